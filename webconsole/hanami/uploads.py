@@ -1,0 +1,137 @@
+"""Dataset uploads over the backend's ``file_upload`` websocket (contract §5.4, §8.2, §8.3).
+
+Sequence: ``POST v1/<kind>/dataset`` with the exact file sizes -> one websocket per temp file,
+one after the other, ``FileUpload_Message`` chunks of 131072 bytes at aligned positions read
+from disk in a thread (never the whole file in memory), each reply awaited and checked ->
+poll ``GET v1/dataset/progress`` until complete -> ``PUT v1/<kind>/dataset``.
+
+Whatever goes wrong after the init (including cancellation), the half-made dataset is deleted
+again, so no broken dataset stays listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Literal
+
+from google.protobuf.message import DecodeError
+from websockets.asyncio.client import ClientConnection
+
+from webconsole.protocol.messages import SEGMENT_SIZE, FileUpload_Message, FileUploadResponse_Message
+
+from .errors import BackendError, BackendUnavailable, BadRequest
+from .websocket import receive, send
+
+if TYPE_CHECKING:
+    from .client import HanamiAPI, ProgressCallback, StrPath
+
+log = logging.getLogger("webconsole.hanami")
+
+ENDPOINT = "websocket file_upload"
+
+
+class _Progress:
+    """Bytes sent over all files of one upload, reported through the optional callback."""
+
+    def __init__(self, total: int, callback: ProgressCallback | None) -> None:
+        self.total = total
+        self.sent = 0
+        self._callback = callback
+
+    async def add(self, n: int) -> None:
+        self.sent += n
+        if self._callback is not None:
+            await self._callback(self.sent, self.total)
+
+
+async def _send_file(ws: ClientConnection, path: StrPath, size: int, progress: _Progress, timeout: float) -> None:
+    handle = await asyncio.to_thread(open, path, "rb")
+    try:
+        position = 0
+        while position < size:
+            chunk = await asyncio.to_thread(handle.read, min(SEGMENT_SIZE, size - position))
+            if not chunk:
+                raise BadRequest(f"the file {os.path.basename(path)} became shorter during the upload",
+                                 endpoint=ENDPOINT)
+            await send(ws, FileUpload_Message(position=position, data=chunk).SerializeToString(), ENDPOINT)
+            raw = await receive(ws, timeout, ENDPOINT, "the upload")
+            try:
+                reply = FileUploadResponse_Message.FromString(raw)
+            except DecodeError:
+                raise BackendError("the upload reply is not a FileUploadResponse_Message",
+                                   endpoint=ENDPOINT) from None
+            if not reply.success:
+                raise BackendError(reply.errorMessage or "the backend refused an upload chunk", endpoint=ENDPOINT)
+            position += len(chunk)
+            await progress.add(len(chunk))
+    finally:
+        await asyncio.to_thread(handle.close)
+
+
+async def _wait_complete(api: HanamiAPI, dataset_uuid: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    interval = 0.05
+    while True:
+        # the uploader itself asks, with the uploading token: safe from Q-C4
+        state = await api._call("GET", "v1/dataset/progress", query={"uuid": dataset_uuid})
+        if isinstance(state, dict) and state.get("complete") is True:
+            return
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise BackendUnavailable(
+                f"the backend did not report the upload complete within {timeout:g} s",
+                endpoint="GET v1/dataset/progress",
+            )
+        await asyncio.sleep(min(interval, remaining))
+        interval = min(interval * 2, 0.5)
+
+
+async def _discard(api: HanamiAPI, dataset_uuid: str) -> None:
+    try:
+        await api._call("DELETE", "v1/dataset", query={"uuid": dataset_uuid})
+        log.info("upload failed: data-set %s deleted again", dataset_uuid)
+    except Exception as exc:  # best effort: the original failure is what the caller must see
+        log.warning("upload failed and data-set %s could not be deleted: %r", dataset_uuid, exc)
+
+
+async def upload_dataset(
+    api: HanamiAPI,
+    kind: Literal["mnist", "csv"],
+    name: str,
+    paths: list[StrPath],
+    progress: ProgressCallback | None,
+    *,
+    complete_timeout: float,
+) -> str:
+    """Run a whole upload; returns the dataset uuid (see module docstring)."""
+    sizes = [await asyncio.to_thread(os.path.getsize, p) for p in paths]
+    body: dict[str, object] = {"name": name, "input_data_size": sizes[0]}
+    if kind == "mnist":
+        body["label_data_size"] = sizes[1]
+    endpoint_id = f"v1/{kind}/dataset"
+    init = await api._call("POST", endpoint_id, body=body)
+    dataset_uuid = init.get("uuid") if isinstance(init, dict) else None
+    if not isinstance(dataset_uuid, str):
+        raise BackendError("the upload init answer has no dataset uuid", status=200, endpoint=f"POST {endpoint_id}")
+    try:
+        temp_keys = ["uuid_input_file", "uuid_label_file"][: len(paths)]
+        temp_uuids = [init.get(key) for key in temp_keys]
+        if not all(isinstance(u, str) for u in temp_uuids):
+            raise BackendError("the upload init answer has no temp-file uuids", status=200,
+                               endpoint=f"POST {endpoint_id}")
+        counter = _Progress(sum(sizes), progress)
+        await counter.add(0)
+        for path, size, temp_uuid in zip(paths, sizes, temp_uuids):
+            async with api.websocket("file_upload", temp_uuid) as ws:
+                await _send_file(ws, path, size, counter, api.client.timeout)
+        await _wait_complete(api, dataset_uuid, complete_timeout)
+        final = {"uuid": dataset_uuid, **dict(zip(temp_keys, temp_uuids))}
+        await api._call("PUT", endpoint_id, body=final)
+    except BaseException:
+        # shielded: a second cancellation must not stop the clean-up half-way
+        await asyncio.shield(_discard(api, dataset_uuid))
+        raise
+    return dataset_uuid

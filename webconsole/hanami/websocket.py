@@ -1,0 +1,135 @@
+"""Opening a backend websocket (§5.1, §5.2) and lock-step receiving with a timeout.
+
+Every open websocket holds one of the backend's few worker threads for its whole life, so each
+``HanamiClient`` hands them out through one ``asyncio.Semaphore(max_websockets)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from .errors import BackendError, BackendUnavailable, BadRequest, NotFound, TokenExpired
+
+log = logging.getLogger("webconsole.hanami")
+
+Target = Literal["cluster", "file_upload"]
+
+
+class WebsocketSlots:
+    """The per-client limit of simultaneously open backend websockets."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("max_websockets must be at least 1")
+        self.limit = limit
+        self._semaphore = asyncio.Semaphore(limit)
+        self.in_use = 0
+        self.peak = 0
+
+    @asynccontextmanager
+    async def slot(self, wait: float) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(wait):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"all {self.limit} backend websocket connections are busy, try again later",
+                endpoint="websocket",
+            ) from None
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            self.in_use -= 1
+            self._semaphore.release()
+
+
+async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str) -> bytes:
+    """The next frame as bytes (the backend sends binary frames; text is tolerated).
+
+    No reply within ``timeout`` or a connection closed by the backend -> ``BackendUnavailable``.
+    """
+    try:
+        frame = await asyncio.wait_for(ws.recv(), timeout)
+    except TimeoutError:
+        raise BackendUnavailable(f"{what} did not answer within {timeout:g} s", endpoint=endpoint) from None
+    except websockets.ConnectionClosed:
+        raise BackendUnavailable(
+            f"the backend closed the websocket without answering ({what})", endpoint=endpoint
+        ) from None
+    return frame.encode() if isinstance(frame, str) else bytes(frame)
+
+
+async def send(ws: ClientConnection, data: bytes | str, endpoint: str) -> None:
+    try:
+        await ws.send(data)
+    except websockets.ConnectionClosed:
+        raise BackendUnavailable("the backend closed the websocket", endpoint=endpoint) from None
+
+
+def _init_error(target: str, text: str) -> Exception:
+    endpoint = f"websocket {target}"
+    if text == "Token invalid":
+        return TokenExpired(text, endpoint=endpoint)
+    if "not found" in text:
+        return NotFound(text, endpoint=endpoint)
+    return BadRequest(text or f"the backend refused the websocket for target '{target}'", endpoint=endpoint)
+
+
+@asynccontextmanager
+async def open_backend_websocket(
+    *,
+    url: str,
+    slots: WebsocketSlots,
+    ssl_context: ssl.SSLContext | None,
+    token: str,
+    target: Target,
+    uuid: str,
+    timeout: float,
+) -> AsyncIterator[ClientConnection]:
+    """Take a slot, connect, send the init message and check the reply; close on exit."""
+    endpoint = f"websocket {target}"
+    async with slots.slot(timeout):
+        try:
+            ws = await connect(
+                url,
+                ssl=ssl_context,
+                proxy=None,
+                compression=None,
+                ping_interval=None,  # the backend is strictly lock-step; no extra frames
+                open_timeout=timeout,
+                close_timeout=2,
+                max_size=None,
+                user_agent_header=None,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
+            raise BackendUnavailable(
+                f"cannot open a websocket to the Hanami backend: {type(exc).__name__}", endpoint=endpoint
+            ) from None
+        try:
+            init = json.dumps({"token": token, "target": target, "uuid": uuid})
+            await send(ws, init, endpoint)
+            raw = await receive(ws, timeout, endpoint, "the backend")
+            try:
+                reply = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise BackendError("the websocket init reply is not JSON", endpoint=endpoint) from None
+            if not isinstance(reply, dict):
+                raise BackendError("the websocket init reply is not an object", endpoint=endpoint)
+            if reply.get("success") is not True:
+                raise _init_error(target, str(reply.get("error") or ""))
+            log.debug("websocket %s %s opened", target, uuid)
+            yield ws
+        finally:
+            await ws.close()
+            log.debug("websocket %s %s closed", target, uuid)
