@@ -1,0 +1,183 @@
+"""Shared fixtures: a real embedded Hanami, the console in-process and on a real uvicorn, logins.
+
+Every test talks HTTP (and websockets) to real servers on 127.0.0.1; nothing is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from webconsole.app import create_app
+from webconsole.settings import Settings
+
+ADMIN_ID = "test_admin"
+ADMIN_NAME = "Test Admin"
+ADMIN_PASSWORD = "admin-password-1"
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+_CSRF_IN_PAGE = re.compile(r'name="csrf_token" value="([^"]+)"')
+_CSRF_IN_BODY = re.compile(r'"X-CSRF-Token": "([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user_id: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def admin_credentials() -> Credentials:
+    return Credentials(ADMIN_ID, ADMIN_PASSWORD)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_emulator(state_dir: Path, **overrides: object):
+    """A real embedded Hanami on a free loopback port (caller stops it)."""
+    from webconsole.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(
+        state_dir=state_dir,
+        port=0,
+        admin_id=ADMIN_ID,
+        admin_name=ADMIN_NAME,
+        admin_password=ADMIN_PASSWORD,
+        threading_delay=0.0,
+        seed=1234,
+        **overrides,  # type: ignore[arg-type]
+    )
+    server = EmulatorServer(config)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    server = start_emulator(tmp_path_factory.mktemp("hanami-lenient"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_faithful(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    server = start_emulator(tmp_path_factory.mktemp("hanami-faithful"), quirks="faithful")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory: pytest.TempPathFactory):
+    from webconsole.demo_data import write_demo_data
+
+    return write_demo_data(tmp_path_factory.mktemp("demo-data"))
+
+
+def console_settings(backend_url: str, **overrides: object) -> Settings:
+    """Settings for a test console: memory sessions, a fixed secret, quiet logs."""
+    values: dict[str, object] = {
+        "backend_url": backend_url,
+        "secret_key": SECRET,
+        "session_store_url": "memory://",
+        "log_level": "warning",
+        "backend_timeout": 10.0,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+class ConsoleServer:
+    """The console on a real uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_config=None, ws="websockets",
+            lifespan="on", timeout_graceful_shutdown=5,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name=f"console-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.settings.root_path}"
+
+    def start(self) -> "ConsoleServer":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the console server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def console_server(emulator) -> Iterator[ConsoleServer]:
+    server = ConsoleServer(console_settings(emulator.url)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def app_client(emulator) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport) against the real emulator."""
+    app = create_app(console_settings(emulator.url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token a page carries (hidden field or the body's hx-headers)."""
+    match = _CSRF_IN_PAGE.search(html) or _CSRF_IN_BODY.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+async def login(client: httpx.AsyncClient, user_id: str, password: str) -> str:
+    """Log in through the login form; returns the session's CSRF token."""
+    form = await client.get("/login")
+    assert form.status_code == 200, form.text
+    response = await client.post(
+        "/login",
+        data={"user_id": user_id, "password": password, "next": "/", "csrf_token": csrf_from(form.text)},
+    )
+    assert response.status_code == 303, f"login failed: {response.status_code} {response.text[:500]}"
+    home = await client.get("/")
+    assert home.status_code == 200, home.text[:500]
+    return csrf_from(home.text)
+
+
+async def wait_for(condition, timeout: float = 30.0, interval: float = 0.1):
+    """Poll an async condition until it returns a truthy value, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,106 @@
+"""create_app(settings): the one place that wires routers, stores, clients and middleware."""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from jinja2_fragments.fastapi import Jinja2Blocks
+from starlette.routing import NoMatchFound
+
+from webconsole import __version__
+from webconsole.audit import AuditTrail
+from webconsole.hanami.client import HanamiClient
+from webconsole.logging_setup import configure_logging
+from webconsole.paths import static_dir, templates_dir
+from webconsole.sessions import SessionManager, open_store
+from webconsole.settings import Settings
+from webconsole.web import ROUTER_MODULES
+from webconsole.web.errors import install_error_handlers
+from webconsole.web.security import SecurityHeadersMiddleware
+
+
+def _templates() -> Jinja2Blocks:
+    templates = Jinja2Blocks(directory=str(templates_dir()))
+    env = templates.env
+    env.autoescape = True
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+
+    def has_route(request: Request, name: str) -> bool:
+        try:
+            request.url_for(name)
+        except NoMatchFound:
+            return False
+        except Exception:  # routes that need path parameters exist
+            return True
+        return True
+
+    def timestamp(value: float | None) -> str:
+        if not value:
+            return "-"
+        return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    env.globals["has_route"] = has_route
+    env.globals["console_version"] = __version__
+    env.filters["timestamp"] = timestamp
+    return templates
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the console application for ``settings`` (nothing global, so tests can build many)."""
+    configure_logging(settings.log_level, settings.log_format)
+    secret = settings.require_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store(settings.session_store_url)
+        app.state.store = store
+        app.state.sessions = SessionManager(
+            store, secret, settings.session_idle_timeout, settings.session_absolute_timeout
+        )
+        app.state.audit = AuditTrail(store)
+        app.state.hanami = HanamiClient(
+            settings.backend_url,
+            verify_tls=settings.backend_verify_tls,
+            timeout=settings.backend_timeout,
+            max_websockets=settings.backend_max_websockets,
+        )
+        for hook in app.state.startup_hooks:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(app.state.shutdown_hooks):
+                await hook(app)
+            await app.state.hanami.aclose()
+            await store.aclose()
+
+    app = FastAPI(
+        title="Hanami Web Console",
+        version=__version__,
+        root_path=settings.root_path,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.templates = _templates()
+    # Modules register start/stop work here (e.g. returning clusters to task mode on shutdown).
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    app.mount("/static", StaticFiles(directory=str(static_dir())), name="static")
+    for name in ROUTER_MODULES:
+        module = importlib.import_module(f"webconsole.web.{name}")
+        app.include_router(module.router)
+        setup = getattr(module, "setup", None)
+        if setup is not None:
+            setup(app)
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app

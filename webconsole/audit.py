@@ -1,0 +1,59 @@
+"""The console's own audit trail: logins, uploads, deletions, direct-IO sessions — who, when, where.
+
+Entries live in the shared key-value store so every replica writes to and reads the same trail.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+
+from webconsole.sessions.base import KeyValueStore
+
+AUDIT_PREFIX = "audit:"
+RETENTION_SECONDS = 90 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One thing done through the console."""
+
+    timestamp: float
+    user_id: str
+    action: str
+    detail: str
+    client: str
+    outcome: str = "ok"
+
+
+class AuditTrail:
+    """Append-only (entries expire after the retention period)."""
+
+    def __init__(self, store: KeyValueStore) -> None:
+        self.store = store
+
+    async def record(self, user_id: str, action: str, detail: str = "", client: str = "", outcome: str = "ok") -> None:
+        entry = AuditEntry(time.time(), user_id, action, detail, client, outcome)
+        # Keys sort by time: zero-padded nanoseconds, then a random suffix for same-instant entries.
+        key = f"{AUDIT_PREFIX}{time.time_ns():020d}:{secrets.token_hex(4)}"
+        await self.store.set(key, json.dumps(asdict(entry)).encode(), RETENTION_SECONDS)
+
+    async def entries(self, *, user_id: str | None = None, since: float | None = None,
+                      until: float | None = None) -> list[AuditEntry]:
+        """Matching entries, newest first."""
+        found: list[AuditEntry] = []
+        for key in sorted(await self.store.keys(AUDIT_PREFIX), reverse=True):
+            raw = await self.store.get(key)
+            if raw is None:
+                continue
+            entry = AuditEntry(**json.loads(raw))
+            if user_id and entry.user_id != user_id:
+                continue
+            if since is not None and entry.timestamp < since:
+                continue
+            if until is not None and entry.timestamp > until:
+                continue
+            found.append(entry)
+        return found

@@ -1,0 +1,175 @@
+"""`hanami-console`: serve the console, run the demo, run the embedded backend, write demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from webconsole.settings import Settings
+
+
+def _serve_app(settings: Settings, host: str, port: int) -> None:
+    from webconsole.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+        log_config=None,
+        ws="websockets",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        settings.require_secret()
+    except ValueError as exc:
+        print(f"hanami-console: {exc}", file=sys.stderr)
+        return 2
+    print(f"Hanami console on http://{args.host}:{args.port}{settings.root_path}/ "
+          f"(backend {settings.backend_url})", flush=True)
+    _serve_app(settings, args.host, args.port)
+    return 0
+
+
+def _demo_admin(state_dir: Path) -> tuple[str, str, str]:
+    """Admin account for the demo: from HANAMI_ADMIN_*, else generated once and kept in the state dir."""
+    env = (os.environ.get("HANAMI_ADMIN_USER_ID"), os.environ.get("HANAMI_ADMIN_USER_NAME"),
+           os.environ.get("HANAMI_ADMIN_PASSWORD"))
+    if all(env):
+        return env  # type: ignore[return-value]
+    saved = state_dir / "demo-admin.json"
+    if saved.exists():
+        data = json.loads(saved.read_text())
+        return data["id"], data["name"], data["password"]
+    account = ("demo_admin", "Demo Admin", secrets.token_urlsafe(12))
+    saved.write_text(json.dumps({"id": account[0], "name": account[1], "password": account[2]}))
+    saved.chmod(0o600)
+    return account
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from webconsole.demo_data import write_demo_data
+    from webconsole.emulator import EmulatorConfig, EmulatorServer
+
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    admin_id, admin_name, admin_password = _demo_admin(state_dir)
+    try:
+        demo = write_demo_data(state_dir / "demo-data")
+    except RuntimeError as exc:
+        print(f"hanami-console: {exc}", file=sys.stderr)
+        return 2
+    emulator = EmulatorServer(
+        EmulatorConfig(
+            state_dir=state_dir / "backend",
+            host="127.0.0.1",
+            port=0,
+            admin_id=admin_id,
+            admin_name=admin_name,
+            admin_password=admin_password,
+        )
+    )
+    emulator.start()
+    settings = Settings(
+        backend_url=emulator.url,
+        session_store_url=f"sqlite:///{state_dir / 'console-sessions.db'}",
+    ).with_generated_secret()
+    url = f"http://{args.host}:{args.port}{settings.root_path}/"
+    print(
+        "\n".join(
+            [
+                "",
+                "Hanami Web Console demo",
+                f"  open      {url}",
+                f"  user id   {admin_id}",
+                f"  password  {admin_password}",
+                f"  backend   embedded Hanami at {emulator.url} (state in {state_dir})",
+                f"  data      demo datasets to upload are in {demo.folder}",
+                "  stop      Ctrl+C",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+    try:
+        _serve_app(settings, args.host, args.port)
+    finally:
+        emulator.stop()
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from webconsole.emulator import EmulatorConfig, serve
+
+    config = EmulatorConfig(
+        state_dir=Path(args.state_dir).resolve(), host=args.host, port=args.port, quirks=args.quirks
+    )
+    print(f"Embedded Hanami backend on http://{args.host}:{args.port} (state in {config.state_dir})",
+          flush=True)
+    try:
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from webconsole.demo_data import write_demo_data
+
+    try:
+        demo = write_demo_data(Path(args.folder))
+    except RuntimeError as exc:
+        print(f"hanami-console: {exc}", file=sys.stderr)
+        return 2
+    print(f"Demo data written to {demo.folder}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hanami-console", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the console against HANAMI_CONSOLE_BACKEND_URL")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="run the console on the embedded Hanami with demo data")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--state-dir", default="demo-state", help="where the demo keeps its data")
+    demo.set_defaults(func=cmd_demo)
+
+    emulator = sub.add_parser("emulator", help="run only the embedded Hanami-compatible backend")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=11418)
+    emulator.add_argument("--state-dir", default="hanami-state")
+    emulator.add_argument("--quirks", choices=("lenient", "faithful"), default="lenient")
+    emulator.set_defaults(func=cmd_emulator)
+
+    data = sub.add_parser("demo-data", help="write the demo MNIST and CSV files to a folder")
+    data.add_argument("folder")
+    data.set_defaults(func=cmd_demo_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

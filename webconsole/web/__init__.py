@@ -1,0 +1,10 @@
+"""The console's pages, one module per resource, each exposing ``router``.
+
+``ROUTER_MODULES`` is the route table's index: app.py includes these routers in this order.
+"""
+
+ROUTER_MODULES: tuple[str, ...] = (
+    "health",
+    "auth",
+    "home",
+)

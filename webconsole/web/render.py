@@ -1,0 +1,53 @@
+"""Rendering: one URL serves the page, or for an htmx request just the named block of it."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+
+def is_htmx(request: Request) -> bool:
+    """True for requests made by htmx (but not boosted navigations, which want the full page)."""
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+
+
+def is_poll(request: Request) -> bool:
+    """Background refreshes mark themselves; they must not count as user activity."""
+    return request.headers.get("X-Console-Poll") == "1"
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Render ``template``; an htmx request gets only ``block`` when one is named.
+
+    Flash messages queued in the session are shown once, on the next full page or fragment
+    that includes the flash region.
+    """
+    session = getattr(request.state, "session", None)
+    flashes: list[tuple[str, str]] = []
+    if session is not None and session.flashes:
+        flashes, session.flashes = list(session.flashes), []
+        await request.app.state.sessions.save(session)
+    ctx: dict[str, Any] = {
+        "request": request,
+        "session": session,
+        "csrf_token": session.csrf_token if session else getattr(request.state, "pre_csrf", ""),
+        "flashes": flashes,
+    }
+    if context:
+        ctx.update(context)
+    templates = request.app.state.templates
+    if block is not None and is_htmx(request):
+        return templates.TemplateResponse(
+            request, template, ctx, block_name=block, status_code=status_code, headers=headers
+        )
+    return templates.TemplateResponse(request, template, ctx, status_code=status_code, headers=headers)
