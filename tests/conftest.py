@@ -108,7 +108,7 @@ class ConsoleServer:
         self.port = free_port()
         self.app = create_app(settings)
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_config=None, ws="websockets",
+            self.app, host="127.0.0.1", port=self.port, log_config=None, ws="websockets-sansio",
             lifespan="on", timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
@@ -169,6 +169,24 @@ async def login(client: httpx.AsyncClient, user_id: str, password: str) -> str:
     home = await client.get("/")
     assert home.status_code == 200, home.text[:500]
     return csrf_from(home.text)
+
+
+def run_sync(coroutine_function, *args: object) -> object:
+    """Run async set-up code from a sync (Playwright) test: in its own thread and event loop."""
+    result: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine_function(*args))
+        except BaseException as exc:  # re-raised in the calling thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result.get("value")
 
 
 async def wait_for(condition, timeout: float = 30.0, interval: float = 0.1):

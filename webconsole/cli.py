@@ -26,7 +26,7 @@ def _serve_app(settings: Settings, host: str, port: int) -> None:
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
         log_config=None,
-        ws="websockets",
+        ws="websockets-sansio",
         timeout_graceful_shutdown=10,
     )
 
