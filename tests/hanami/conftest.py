@@ -57,3 +57,66 @@ async def client(http_server: ScriptedHTTP, ws_server: ScriptedWS) -> AsyncItera
     c.ws_url = ws_server.url
     yield c
     await c.aclose()
+
+
+# -- the embedded Hanami (webconsole.emulator) ---------------------------------------------------
+
+EMU_ADMIN = ("hanami_admin", "Hanami Admin", "admin-password-1")
+
+
+@pytest.fixture(scope="session")
+def hanami_emulator(tmp_path_factory: pytest.TempPathFactory):
+    """A lenient emulator of our own (own state dir and admin), on a free loopback port."""
+    from webconsole.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(
+        state_dir=tmp_path_factory.mktemp("hanami-client-emulator"),
+        port=0,
+        admin_id=EMU_ADMIN[0],
+        admin_name=EMU_ADMIN[1],
+        admin_password=EMU_ADMIN[2],
+        threading_delay=0.0,
+        seed=1234,
+    )
+    with EmulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def hanami_files(tmp_path_factory: pytest.TempPathFactory):
+    """Small MNIST idx files and an LF CSV (the demo data when available, else made here)."""
+    folder = tmp_path_factory.mktemp("hanami-client-data")
+    try:
+        from webconsole.demo_data import write_demo_data
+
+        demo = write_demo_data(folder)
+        return {"images": demo.small_images, "labels": demo.small_labels, "csv": demo.csv,
+                "big_images": demo.train_images, "big_labels": demo.train_labels}
+    except Exception:  # demo extra missing: tiny synthetic files are enough for the client
+        import numpy as np
+
+        from webconsole.protocol.idx import write_idx_images, write_idx_labels
+
+        rng = np.random.default_rng(1)
+        files = {name: folder / name for name in ("images", "labels", "big_images", "big_labels")}
+        write_idx_images(files["images"], rng.integers(0, 256, (200, 28, 28), dtype=np.uint8))
+        write_idx_labels(files["labels"], rng.integers(0, 10, 200, dtype=np.uint8))
+        write_idx_images(files["big_images"], rng.integers(0, 256, (4000, 28, 28), dtype=np.uint8))
+        write_idx_labels(files["big_labels"], rng.integers(0, 10, 4000, dtype=np.uint8))
+        csv = folder / "data.csv"
+        csv.write_bytes(b"test_input,test_output\n" + b"".join(
+            f"{i / 99:.6f},{(i % 7) / 7:.6f}\n".encode() for i in range(100)))
+        files["csv"] = csv
+        return files
+
+
+@pytest.fixture
+async def emu_client(hanami_emulator) -> AsyncIterator[HanamiClient]:
+    async with HanamiClient(hanami_emulator.url, timeout=15.0) as c:
+        yield c
+
+
+@pytest.fixture
+async def admin_api(emu_client: HanamiClient):
+    info = await emu_client.login(EMU_ADMIN[0], EMU_ADMIN[2])
+    return emu_client.api(info.token)

@@ -56,7 +56,7 @@ StrPath = str | PathLike[str]
 
 # Characters that may go into a query value unencoded without changing the URL's structure.
 # Everything Hanami accepts in query values (ids, uuids, integers) is inside this set.
-_QUERY_VALUE = re.compile(r"^[A-Za-z0-9_@.:+\-]*$")
+_QUERY_VALUE = re.compile(r"^[A-Za-z0-9_@.:/+\-]*$")
 
 _HTTP_TYPES = {"DELETE": 1, "GET": 2, "HEAD": 3, "POST": 4, "PUT": 5}
 

@@ -1,0 +1,317 @@
+"""The client against the embedded Hanami (webconsole.emulator): real HTTP + websockets on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid as uuidlib
+
+import pytest
+
+from conftest import EMU_ADMIN
+from webconsole.hanami import (
+    AdminOnly,
+    BadRequest,
+    Conflict,
+    HanamiAPI,
+    HanamiClient,
+    LoginFailed,
+    NotFound,
+    PolicyDenied,
+    TokenExpired,
+    BackendUnavailable,
+)
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuidlib.uuid4().hex[:8]}"
+
+
+async def poll(condition, timeout: float = 60.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(interval)
+
+
+async def finished(api: HanamiAPI, task_uuid: str, cluster_uuid: str, timeout: float = 120.0) -> dict:
+    async def done():
+        task = await api.get_task(task_uuid, cluster_uuid)
+        return task if task["state"] == "finished" else None
+
+    return await poll(done, timeout)
+
+
+# -- session ------------------------------------------------------------------------------------
+
+async def test_login_auth_and_expiry(emu_client: HanamiClient) -> None:
+    info = await emu_client.login(EMU_ADMIN[0], EMU_ADMIN[2])
+    assert (info.id, info.name, info.is_admin) == (EMU_ADMIN[0], EMU_ADMIN[1], True)
+    assert abs(info.expires_at - (time.time() + 3600)) < 60
+    me = await emu_client.api(info.token).auth()
+    assert (me.id, me.is_admin, me.project_id, me.role, me.is_project_admin) == (
+        EMU_ADMIN[0], True, "admin", "admin", True)
+    assert await emu_client.api(info.token).is_allowed("v1/cluster", "POST")
+    with pytest.raises(LoginFailed):
+        await emu_client.login(EMU_ADMIN[0], "wrong-password")
+    with pytest.raises(TokenExpired):
+        await emu_client.api("not.a.token").auth()
+
+
+async def test_projects_crud(admin_api: HanamiAPI) -> None:
+    pid = unique("proj")
+    created = await admin_api.create_project(pid, "Project A")
+    assert created == {"creator_id": EMU_ADMIN[0], "id": pid, "name": "Project A"}
+    assert (await admin_api.get_project(pid))["name"] == "Project A"
+    assert (await admin_api.list_projects()).find("id", pid) is not None
+    with pytest.raises(Conflict):
+        await admin_api.create_project(pid, "Project A")
+    with pytest.raises(BadRequest):
+        await admin_api.create_project("x", "Project A")  # too short id
+    await admin_api.delete_project(pid)
+    with pytest.raises(NotFound):
+        await admin_api.get_project(pid)
+
+
+async def test_users_roles_and_project_switch(emu_client: HanamiClient, admin_api: HanamiAPI) -> None:
+    uid = unique("carol") + "@example"
+    p1, p2 = unique("proj"), unique("proj")
+    for p in (p1, p2):
+        await admin_api.create_project(p, "Some Project")
+    user = await admin_api.create_user(uid, "Carol Member", "carol-password", False)
+    assert user == {"creator_id": EMU_ADMIN[0], "id": uid, "is_admin": False, "name": "Carol Member",
+                    "projects": []}
+    with pytest.raises(Conflict):
+        await admin_api.create_user(uid, "Carol Member", "carol-password", False)
+    with pytest.raises(LoginFailed, match="no project"):
+        await emu_client.login(uid, "carol-password")
+    await admin_api.assign_project(uid, p1, "member", False)
+    updated = await admin_api.assign_project(uid, p2, "member", True)
+    assert [p["project_id"] for p in updated["projects"]] == [p1, p2]
+    assert [p["project_id"] for p in await admin_api.user_projects(uid)] == [p1, p2]
+    assert (await admin_api.get_user(uid))["id"] == uid
+    assert (await admin_api.list_users()).find("id", uid)["is_admin"] is False
+
+    carol = await emu_client.login(uid, "carol-password")
+    api = emu_client.api(carol.token)
+    me = await api.auth()
+    assert (me.id, me.project_id, me.role, me.is_project_admin) == (uid, p1, "member", False)
+    with pytest.raises(PolicyDenied):
+        await api.list_users()
+    with pytest.raises(PolicyDenied):
+        await api.error_log(0)
+    with pytest.raises(AdminOnly):
+        await api.user_projects(uid)  # Q-U1: non-admins get the empty 401
+    assert not await api.is_allowed("v1/user/all", "GET")
+
+    switched = await api.renew(p2)
+    me2 = await emu_client.api(switched.token).auth()
+    assert (me2.project_id, me2.is_project_admin) == (p2, True)
+    assert switched.expires_at >= carol.expires_at
+    with pytest.raises(LoginFailed, match="not assigned"):
+        await api.renew(unique("proj"))
+
+    removed = await admin_api.remove_project(uid, p2)
+    assert [p["project_id"] for p in removed["projects"]] == [p1]
+    await admin_api.delete_user(uid)
+    with pytest.raises(NotFound):
+        await admin_api.get_user(uid)
+    with pytest.raises(Conflict):
+        await admin_api.delete_user(EMU_ADMIN[0])  # self-deletion
+
+
+# -- datasets -------------------------------------------------------------------------------------
+
+def recorder():
+    calls: list[tuple[int, int]] = []
+
+    async def progress(sent: int, total: int) -> None:
+        calls.append((sent, total))
+
+    return calls, progress
+
+
+def assert_progress(calls: list[tuple[int, int]], total: int) -> None:
+    assert calls and calls[-1] == (total, total)
+    assert all(t == total for _, t in calls)
+    assert all(a <= b for (a, _), (b, _) in zip(calls, calls[1:]))
+
+
+async def test_csv_upload(admin_api: HanamiAPI, hanami_files) -> None:
+    calls, progress = recorder()
+    name = unique("csv data")
+    ds = await admin_api.upload_csv(name, hanami_files["csv"], progress)
+    assert_progress(calls, hanami_files["csv"].stat().st_size)
+    record = (await admin_api.list_datasets()).find("uuid", ds)
+    assert record["name"] == name and record["type"] == "csv"
+    info = await admin_api.get_dataset(ds)
+    lines = hanami_files["csv"].read_bytes().count(b"\n") - 1
+    assert (info["type"], info["lines"]) == ("csv", lines)
+    assert (await admin_api.dataset_progress(ds))["complete"] is True
+    await admin_api.delete_dataset(ds)
+    with pytest.raises(NotFound):
+        await admin_api.get_dataset(ds)
+
+
+async def test_mnist_upload(admin_api: HanamiAPI, hanami_files) -> None:
+    calls, progress = recorder()
+    ds = await admin_api.upload_mnist(unique("mnist data"), hanami_files["images"], hanami_files["labels"], progress)
+    total = hanami_files["images"].stat().st_size + hanami_files["labels"].stat().st_size
+    assert_progress(calls, total)
+    info = await admin_api.get_dataset(ds)
+    count = (hanami_files["labels"].stat().st_size - 8)
+    assert (info["type"], info["inputs"], info["outputs"], info["lines"]) == ("mnist", 784, 10, count)
+    await admin_api.delete_dataset(ds)
+
+
+async def test_cancelled_upload_leaves_no_dataset(admin_api: HanamiAPI, hanami_files) -> None:
+    name = unique("cancelled")
+    started = asyncio.Event()
+
+    async def progress(sent: int, total: int) -> None:
+        if sent > 0:  # park the upload mid-way (after its first chunk) until it is cancelled
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(
+        admin_api.upload_mnist(name, hanami_files["big_images"], hanami_files["big_labels"], progress))
+    await asyncio.wait_for(started.wait(), 30)
+    assert (await admin_api.list_datasets()).find("name", name) is not None  # created by the init
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await admin_api.list_datasets()).find("name", name) is None
+    assert admin_api.client.websockets.in_use == 0
+
+
+async def test_unlisted_dataset_is_not_found(admin_api: HanamiAPI) -> None:
+    missing = str(uuidlib.uuid4())
+    with pytest.raises(NotFound, match="Data-set with uuid"):
+        await admin_api.get_dataset(missing)
+    with pytest.raises(NotFound):
+        await admin_api.check_dataset(str(uuidlib.uuid4()), missing)
+
+
+# -- clusters, tasks, checkpoints, results ---------------------------------------------------------
+
+async def test_cluster_task_result_checkpoint(admin_api: HanamiAPI, hanami_files) -> None:
+    ds = await admin_api.upload_mnist(unique("mnist small"), hanami_files["images"], hanami_files["labels"])
+    name = unique("cluster")
+    cluster = await admin_api.create_cluster(name, EXAMPLE_MNIST_TEMPLATE.replace("\n", "\r\n"))
+    cu = cluster["uuid"]
+    assert cluster["name"] == name and cluster["visibility"] == "private"
+    assert (await admin_api.get_cluster(cu))["uuid"] == cu
+    assert (await admin_api.list_clusters()).find("uuid", cu) is not None
+    with pytest.raises(Conflict):
+        await admin_api.create_cluster(name, EXAMPLE_MNIST_TEMPLATE)
+    with pytest.raises(BadRequest) as info:
+        await admin_api.create_cluster(unique("broken"), "version: 1\nbricks:\n  what\n")
+    assert "cluster-template" in info.value.message
+
+    train = await admin_api.create_task("train task", "train", cu, ds)
+    await finished(admin_api, train["uuid"], cu)
+    assert (await admin_api.list_tasks(cu)).find("uuid", train["uuid"])["state"] == "finished"
+    await admin_api.delete_task(train["uuid"], cu)
+    with pytest.raises(NotFound):
+        await admin_api.get_task(train["uuid"], cu)  # Q-T1 500 -> NotFound
+
+    save = await admin_api.save_checkpoint(cu, "my checkpoint")
+    checkpoint = await poll(lambda: _find(admin_api.list_checkpoints(), save["uuid"]))
+    assert checkpoint["name"] == "my checkpoint"
+    assert (await admin_api.get_checkpoint(save["uuid"]))["name"] == "my checkpoint"
+    restore = await admin_api.restore_checkpoint(cu, save["uuid"])
+    await finished(admin_api, restore["uuid"], cu)
+
+    request = await admin_api.create_task("request task", "request", cu, ds)
+    await finished(admin_api, request["uuid"], cu)
+    result = await admin_api.get_result(request["uuid"])
+    assert len(result["data"]) == (await admin_api.get_dataset(ds))["lines"]
+    assert (await admin_api.list_results()).find("uuid", request["uuid"]) is not None
+    accuracy = await admin_api.check_dataset(request["uuid"], ds)
+    assert accuracy is not None and 0.0 <= accuracy <= 100.0
+
+    hosts = await admin_api.list_hosts()
+    moved = await admin_api.switch_host(cu, hosts.column("uuid")[0])
+    assert moved["uuid"] == cu
+
+    await admin_api.delete_result(request["uuid"])
+    await admin_api.delete_checkpoint(save["uuid"])
+    await admin_api.delete_cluster(cu)
+    await admin_api.delete_dataset(ds)
+    with pytest.raises(NotFound):
+        await admin_api.get_cluster(cu)
+    with pytest.raises(NotFound):
+        await admin_api.get_result(request["uuid"])
+
+
+async def _find(table_coro, uuid: str):
+    return (await table_coro).find("uuid", uuid)
+
+
+async def test_direct_io(admin_api: HanamiAPI) -> None:
+    cluster = await admin_api.create_cluster(unique("direct"), EXAMPLE_CSV_TEMPLATE)
+    cu = cluster["uuid"]
+    assert (await admin_api.set_mode(cu, "DIRECT"))["new_state"] == "DIRECT"
+    with pytest.raises(Conflict):
+        await admin_api.set_mode(cu, "DIRECT")
+    async with admin_api.direct_io(cu, reply_timeout=10) as io:
+        out = await io.request("test_input", [0.5])
+        assert len(out) == 1 and all(isinstance(v, float) for v in out)
+        for _ in range(5):
+            await io.train("test_input", [0.5], "test_output", [0.9])
+        assert len(await io.request("test_input", [0.25])) == 1
+    async with admin_api.direct_io(cu, reply_timeout=0.5) as io:
+        with pytest.raises(BackendUnavailable, match="the cluster did not answer"):
+            await io.request("no_such_brick", [1.0])  # Q-W1: no reply
+        assert not io.is_open
+    assert admin_api.client.websockets.in_use == 0
+    await admin_api.set_mode(cu, "TASK")
+    await admin_api.delete_cluster(cu)
+    with pytest.raises(NotFound):
+        async with admin_api.direct_io(cu):
+            pass
+
+
+async def test_websocket_limit_respected(hanami_emulator, admin_api: HanamiAPI) -> None:
+    cluster = await admin_api.create_cluster(unique("limit"), EXAMPLE_CSV_TEMPLATE)
+    cu = cluster["uuid"]
+    async with HanamiClient(hanami_emulator.url, timeout=0.5, max_websockets=2) as client:
+        api = client.api(admin_api._token)
+        async with api.direct_io(cu) as a, api.direct_io(cu) as b:
+            with pytest.raises(BackendUnavailable, match="busy"):
+                async with api.direct_io(cu):
+                    pass
+            # the backend still has workers for plain HTTP
+            assert (await api.list_clusters()).find("uuid", cu) is not None
+            await asyncio.gather(a.request("test_input", [0.1]), b.request("test_input", [0.2]))
+        client.timeout = 15
+
+        async def one(i: int) -> list[float]:
+            async with api.direct_io(cu) as io:
+                return await io.request("test_input", [i / 10])
+
+        results = await asyncio.gather(*(one(i) for i in range(6)))
+        assert all(len(r) == 1 for r in results)
+        assert client.websockets.peak == 2 and client.websockets.in_use == 0
+    await admin_api.delete_cluster(cu)
+
+
+# -- logs, hosts, measurements ----------------------------------------------------------------------
+
+async def test_logs_hosts_measurements(admin_api: HanamiAPI) -> None:
+    audit = await admin_api.audit_log(0)
+    assert audit.header == ["timestamp", "user_id", "endpoint", "request_type"]
+    assert set(audit.column("user_id")) <= {EMU_ADMIN[0]}
+    errors = await admin_api.error_log(0)
+    assert errors.header == ["timestamp", "user_id", "component", "context", "input_values", "message"]
+    await admin_api.error_log(0, EMU_ADMIN[0])
+    hosts = await admin_api.list_hosts()
+    assert hosts.header == ["uuid", "type"] and "cpu" in hosts.column("type")
+    for series in (await admin_api.power(), await admin_api.speed(), await admin_api.temperature()):
+        assert [len(series[k]) for k in ("days", "hours", "minutes", "seconds")] == [365, 24, 60, 60]
+    assert "hostname" in await admin_api.system_info()
+    assert isinstance(await admin_api.threading(), dict)
