@@ -50,6 +50,6 @@ def mnist_from_idx(images: bytes, labels: bytes) -> tuple[dict[str, Any], np.nda
     label_values = np.frombuffer(labels, dtype=np.uint8, count=count, offset=8)
     data = np.zeros((count, pixels + 10), dtype=np.float32)
     data[:, :pixels] = body.reshape(count, pixels)
-    data[np.arange(count), pixels + np.minimum(label_values, 9)] = 1.0
+    data[np.arange(count), pixels + np.minimum(label_values.astype(np.int64), 9)] = 1.0
     header = {"type": "mnist", "inputs": pixels, "outputs": 10, "lines": count, "width": pixels + 10}
     return header, data

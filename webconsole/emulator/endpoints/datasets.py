@@ -89,11 +89,10 @@ def init_csv(ctx: Context) -> dict[str, Any]:
 
 @route("PUT", "v1/csv/dataset")
 def finalize_csv(ctx: Context) -> dict[str, Any]:
-    from webconsole.protocol.csvdata import parse_csv_like_hanami
-
     v = ctx.values
     row = _visible(ctx, v["uuid"])
     raw = _take_temp(ctx, v["uuid_input_file"], "Input-data")
+    from webconsole.protocol.csvdata import parse_csv_like_hanami
     try:
         columns, data = parse_csv_like_hanami(raw)
     except ValueError as err:
