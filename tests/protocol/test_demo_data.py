@@ -9,7 +9,9 @@ import pytest
 
 import webconsole.demo_data as demo_data
 from webconsole.demo_data import DemoDataUnavailable, write_demo_data
+from webconsole.protocol.csvdata import parse_csv_like_hanami, validate_csv
 from webconsole.protocol.idx import load_mnist, validate_mnist_pair
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, parse_template
 
 
 def test_demo_files_validate(tmp_path: Path) -> None:
@@ -39,6 +41,13 @@ def test_demo_csv(tmp_path: Path) -> None:
     assert lines[0] == "test_input,test_output" and len(lines) == 401
     values = np.array([[float(c) for c in line.split(",")] for line in lines[1:]])
     assert values.min() >= 0.0 and values.max() <= 1.0
+    info = validate_csv(files.csv)
+    assert (info.columns, info.lines, info.unusable_columns) == (["test_input", "test_output"], 400, [])
+    columns, parsed = parse_csv_like_hanami(raw)
+    np.testing.assert_allclose(parsed, values.astype(np.float32))
+    # the example CSV template's bricks match the columns (that is how Hanami maps them, §4.23)
+    template = parse_template(EXAMPLE_CSV_TEMPLATE)
+    assert template.input_bricks[0].name in columns and template.output_bricks[0].name in columns
 
 
 def test_idempotent_and_deterministic(tmp_path: Path) -> None:
