@@ -10,7 +10,7 @@ import time
 
 # A Hanami token is a JWT: three base64url parts, the first always starting with "eyJ".
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 _SECRET_KEYS = {"password", "token", "secret", "secret_key", "cookie"}
 
 
