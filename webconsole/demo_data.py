@@ -87,15 +87,17 @@ def _split(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _csv_text() -> str:
-    """A smooth curve in [0, 1]: test_output = 0.5 + 0.4 * sin(2 pi * test_input), LF endings.
+    """A smooth S-curve: test_output = 0.5 - 0.4 * cos(pi * test_input), LF line endings.
 
     test_input runs from 0 to 1 in equal steps, so the CSV task of EXAMPLE_CSV_TEMPLATE (one input
-    neuron, one output neuron) learns the function test_output = f(test_input).
+    neuron, one output neuron) learns the function test_output = f(test_input). A monotone curve
+    was chosen over a full sine period because the emulator's network learns it within a few
+    passes even though a task feeds the rows in order (mean error about 0.02 after 5 passes).
     """
     lines = ["test_input,test_output"]
     for i in range(CSV_ROWS):
         x = i / (CSV_ROWS - 1)
-        y = 0.5 + 0.4 * math.sin(2 * math.pi * x)
+        y = 0.5 - 0.4 * math.cos(math.pi * x)
         lines.append(f"{x:.6f},{y:.6f}")
     return "\n".join(lines) + "\n"
 

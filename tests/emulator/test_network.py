@@ -130,3 +130,15 @@ def test_concurrent_train_and_forward() -> None:
         Network.from_bytes(net.to_bytes())
     thread.join()
     assert not errors and net.steps == 2000
+
+
+def test_demo_csv_curve_is_learned_in_a_few_passes(demo: DemoFiles) -> None:
+    # like a CSV train task with EXAMPLE_CSV_TEMPLATE (1 input, 1 output): rows in order, 5 passes
+    rows = np.loadtxt(demo.csv, delimiter=",", skiprows=1, dtype=np.float32)
+    net = Network.from_template(parse_template(EXAMPLE_CSV_TEMPLATE), "curve", seed=0)
+    for _ in range(5):
+        for x, y in rows:
+            net.train_step(np.array([x]), np.array([y]))
+    error = float(np.mean(np.abs(net.forward_many(rows[:, :1])[:, 0] - rows[:, 1])))
+    print(f"demo CSV after 5 passes: mean absolute error {error:.3f}")
+    assert error < 0.06
