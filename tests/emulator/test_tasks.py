@@ -144,3 +144,42 @@ def test_results_of_other_users_are_invisible(admin: Api, member: Api, small_set
     # tasks are visible to whoever sees the cluster; the member sees no cluster of the admin
     resp = member.call("GET", "v1/task", query=f"uuid={task}&cluster_uuid={cluster}")
     assert (resp.status_code, resp.text) == (404, f"Cluster with uuid '{cluster}' not found")
+
+
+def test_csv_train_and_request(admin: Api, demo):
+    from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+    dataset = admin.upload_csv("sine csv", demo.csv.read_bytes())
+    lines = admin.ok("GET", "v1/dataset", query=f"uuid={dataset}")["lines"]
+    cluster = admin.create_cluster(unique("csv "), EXAMPLE_CSV_TEMPLATE)
+    train = new_task(admin, cluster, dataset, "train", "csv training")
+    admin.wait_task(cluster, train)
+    request = new_task(admin, cluster, dataset, "request", "csv request")
+    admin.wait_task(cluster, request)
+    result = admin.ok("GET", "v1/request_result", query=f"uuid={request}")
+    assert result["name"] == "test_input"  # named after the input brick (Q-T3)
+    assert len(result["data"]) == lines - 1  # cycles = L - I
+    assert all(isinstance(v, float) for v in result["data"])
+
+
+def test_csv_task_needs_brick_columns(admin: Api):
+    from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+    dataset = admin.upload_csv("wrong columns", b"a,b\n1,2\n3,4\n")
+    cluster = admin.create_cluster(unique("csvcols "), EXAMPLE_CSV_TEMPLATE)
+    resp = admin.call("POST", "v1/task", {"name": "name", "type": "request", "cluster_uuid": cluster,
+                                          "dataset_uuid": dataset})
+    assert (resp.status_code, resp.text) == (500, "")
+
+
+def test_csv_sliding_window():
+    import numpy as np
+
+    from webconsole.emulator.endpoints.tasks import csv_windows
+
+    column = np.arange(10, dtype=np.float32)
+    # I = 3 inputs, O = 2 outputs, M = 3, L = 10 -> 7 cycles; cycle c reads rows [c+M-I, c+M)
+    inputs = csv_windows(column, 10, 3, 3, 7)
+    outputs = csv_windows(column, 10, 2, 3, 7)
+    assert inputs.tolist()[0] == [0, 1, 2] and inputs.tolist()[6] == [6, 7, 8]
+    assert outputs.tolist()[0] == [1, 2] and outputs.tolist()[6] == [7, 8]
