@@ -1,0 +1,97 @@
+"""Crash cases of §12.1 in both quirk modes; the emulator itself never dies."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import uuid as uuidlib
+
+import httpx
+import pytest
+from emu_helpers import ADMIN, Api, unique
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from webconsole.protocol.messages import ClusterIO_Message
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+
+def template() -> str:
+    return base64.b64encode(EXAMPLE_CSV_TEMPLATE.encode()).decode()
+
+
+def crash_cases(api: Api) -> list[tuple[str, str, object, str]]:
+    unknown = str(uuidlib.uuid4())
+    cluster = api.create_cluster(unique("crash "), EXAMPLE_CSV_TEMPLATE)
+    return [
+        # (id, method, path, body, query)
+        ("Q-C1", "POST", "v1/cluster", {"name": unique("notemplate ")}, ""),
+        ("Q-C2 get", "GET", "v1/dataset", None, f"uuid={unknown}"),
+        ("Q-C2 task", "POST", "v1/task", {"name": "name", "type": "train", "cluster_uuid": cluster,
+                                          "dataset_uuid": unknown}, ""),
+        ("Q-C3", "POST", "v1/project", "[1, 2]", ""),
+        ("Q-C6", "GET", "v1/audit_log", None, "page=99999999999"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def faithful_admin(hanami_faithful) -> Api:
+    return Api(hanami_faithful).login(*ADMIN)
+
+
+def test_faithful_crashes_close_the_connection_without_reply(faithful_admin: Api):
+    for name, method, path, body, query in crash_cases(faithful_admin):
+        with pytest.raises(httpx.RemoteProtocolError):
+            faithful_admin.call(method, path, body, query)
+        # the server is still alive after each crash
+        assert faithful_admin.ok("GET", "v1/auth")["id"] == "asdf", name
+
+
+def test_lenient_crashes_get_the_intended_reply(admin: Api):
+    expected = {"Q-C1": 400, "Q-C2 get": 404, "Q-C2 task": 404, "Q-C3": 400, "Q-C6": 400}
+    for name, method, path, body, query in crash_cases(admin):
+        resp = admin.call(method, path, body, query)
+        assert resp.status_code == expected[name], (name, resp.text)
+        assert resp.headers["content-type"] == "text/plain"
+
+
+def test_faithful_websocket_unknown_cluster_drops_tcp(faithful_admin: Api):
+    with connect(faithful_admin.server.ws_url) as ws:
+        ws.send(json.dumps({"token": faithful_admin.token, "target": "cluster", "uuid": str(uuidlib.uuid4())}))
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=10)
+    assert faithful_admin.ok("GET", "v1/auth")["id"] == "asdf"
+
+
+def test_faithful_websocket_unknown_brick_never_replies(faithful_admin: Api):
+    cluster = faithful_admin.create_cluster(unique("stuck "), EXAMPLE_CSV_TEMPLATE)
+    with connect(faithful_admin.server.ws_url) as ws:
+        ws.send(json.dumps({"token": faithful_admin.token, "target": "cluster", "uuid": cluster}))
+        assert json.loads(ws.recv(timeout=10))["success"] is True
+        ws.send(ClusterIO_Message(brickName="nope", isLast=True, numberOfValues=1, values=[1.0]).SerializeToString())
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.3)
+        # stuck: even a valid message is never answered again (Q-W1)
+        ws.send(ClusterIO_Message(brickName="test_input", isLast=True, numberOfValues=1,
+                                  values=[1.0]).SerializeToString())
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.3)
+    assert faithful_admin.ok("GET", "v1/auth")["id"] == "asdf"
+
+
+def test_worker_limit_is_shared_by_websockets_and_http(hanami, admin: Api):
+    # four open websockets occupy every worker: the fifth connection waits
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(hanami.ws_url)) for _ in range(4)]
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{hanami.url}/control/v1/auth", headers={"X-Auth-Token": admin.token}, timeout=0.5)
+        sockets[0].close()
+        assert admin.ok("GET", "v1/auth")["id"] == "asdf"
+
+
+def test_header_limit_drops_connection(hanami):
+    with socket.create_connection(("127.0.0.1", hanami.port), timeout=10) as sock:
+        sock.sendall(b"GET /control/v1/auth HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
+        assert sock.recv(65536) == b""
