@@ -16,6 +16,7 @@ from webconsole import __version__
 from webconsole.audit import AuditTrail
 from webconsole.hanami.client import HanamiClient
 from webconsole.logging_setup import configure_logging
+from webconsole.metrics import Metrics, MetricsMiddleware
 from webconsole.paths import static_dir, templates_dir
 from webconsole.sessions import SessionManager, open_store
 from webconsole.settings import Settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.templates = _templates()
+    app.state.metrics = Metrics()
     # Modules register start/stop work here (e.g. returning clusters to task mode on shutdown).
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
@@ -102,5 +104,6 @@ def create_app(settings: Settings) -> FastAPI:
         if setup is not None:
             setup(app)
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

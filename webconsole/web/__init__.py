@@ -5,6 +5,11 @@
 
 ROUTER_MODULES: tuple[str, ...] = (
     "health",
+    "metrics",
     "auth",
     "home",
+    "clusters",
+    "checkpoints",
+    "hosts",
+    "tasks",
 )

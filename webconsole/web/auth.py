@@ -45,6 +45,11 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def app_url(request: Request, path: str) -> str:
+    """A same-site path of this app, under the root path when served behind a prefix."""
+    return request.scope.get("root_path", "") + path
+
+
 def _cookie_secure(request: Request) -> bool:
     configured = request.app.state.settings.cookie_secure
     return request.url.scheme == "https" if configured is None else configured
@@ -88,7 +93,7 @@ async def login_form(
     request: Request, session: Annotated[Session | None, Depends(optional_session)], next: str = "/"
 ) -> Response:
     if session is not None:
-        return RedirectResponse(safe_next(next), status_code=303)
+        return RedirectResponse(app_url(request, safe_next(next)), status_code=303)
     return await _login_page(request, safe_next(next))
 
 
@@ -151,7 +156,7 @@ async def login(
         projects=[identity.project_id],
     )
     await audit.record(identity.id, "login", f"project {identity.project_id}", address)
-    response = _redirect(request, next_url)
+    response = _redirect(request, app_url(request, next_url))
     set_session_cookie(request, response, session)
     response.delete_cookie(PRE_SESSION_COOKIE, path=request.scope.get("root_path") or "/")
     return response
