@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import jwt
 import pytest
+from hanami_scripted import EMU_ADMIN, ScriptedHTTP, ScriptedWS, make_token  # noqa: F401
 
-# the repository root, so `webconsole` imports without an installed package
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from hanami_scripted import ScriptedHTTP, ScriptedWS
 from webconsole.hanami import HanamiClient
-
-
-def make_token(user_id: str = "alice@example", project_id: str = "proj", *, is_admin: bool = False,
-               expires_in: int = 3600, key: bytes = b"k" * 32) -> str:
-    """A Hanami-shaped JWT: HS256, claims ``exp`` and ``user`` (a JSON *string*)."""
-    user = {"creator_id": "MISAKI", "id": user_id, "is_admin": is_admin, "is_project_admin": False,
-            "name": "Alice", "project_id": project_id, "role": "member"}
-    payload = {"exp": int(time.time()) + expires_in, "user": json.dumps(user, sort_keys=True)}
-    return jwt.encode(payload, key, algorithm="HS256")
 
 
 @pytest.fixture
@@ -60,9 +41,6 @@ async def client(http_server: ScriptedHTTP, ws_server: ScriptedWS) -> AsyncItera
 
 
 # -- the embedded Hanami (webconsole.emulator) ---------------------------------------------------
-
-EMU_ADMIN = ("hanami_admin", "Hanami Admin", "admin-password-1")
-
 
 @pytest.fixture(scope="session")
 def hanami_emulator(tmp_path_factory: pytest.TempPathFactory):

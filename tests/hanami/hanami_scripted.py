@@ -10,11 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 from websockets.asyncio.server import ServerConnection, serve
+
+#: the admin of the emulator the integration tests start
+EMU_ADMIN = ("hanami_admin", "Hanami Admin", "admin-password-1")
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict",
            418: "I'm a teapot", 500: "Internal Server Error"}
@@ -170,3 +175,12 @@ def free_port_refused() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_token(user_id: str = "alice@example", project_id: str = "proj", *, is_admin: bool = False,
+               expires_in: int = 3600, key: bytes = b"k" * 32) -> str:
+    """A Hanami-shaped JWT: HS256, claims ``exp`` and ``user`` (a JSON *string*)."""
+    user = {"creator_id": "MISAKI", "id": user_id, "is_admin": is_admin, "is_project_admin": False,
+            "name": "Alice", "project_id": project_id, "role": "member"}
+    payload = {"exp": int(time.time()) + expires_in, "user": json.dumps(user, sort_keys=True)}
+    return jwt.encode(payload, key, algorithm="HS256")

@@ -7,10 +7,11 @@ import time
 import uuid as uuidlib
 
 import pytest
+from hanami_scripted import EMU_ADMIN
 
-from conftest import EMU_ADMIN
 from webconsole.hanami import (
     AdminOnly,
+    BackendUnavailable,
     BadRequest,
     Conflict,
     HanamiAPI,
@@ -19,7 +20,6 @@ from webconsole.hanami import (
     NotFound,
     PolicyDenied,
     TokenExpired,
-    BackendUnavailable,
 )
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
@@ -138,7 +138,7 @@ def recorder():
 def assert_progress(calls: list[tuple[int, int]], total: int) -> None:
     assert calls and calls[-1] == (total, total)
     assert all(t == total for _, t in calls)
-    assert all(a <= b for (a, _), (b, _) in zip(calls, calls[1:]))
+    assert all(a <= b for (a, _), (b, _) in zip(calls, calls[1:], strict=False))
 
 
 async def test_csv_upload(admin_api: HanamiAPI, hanami_files) -> None:
@@ -315,3 +315,7 @@ async def test_logs_hosts_measurements(admin_api: HanamiAPI) -> None:
         assert [len(series[k]) for k in ("days", "hours", "minutes", "seconds")] == [365, 24, 60, 60]
     assert "hostname" in await admin_api.system_info()
     assert isinstance(await admin_api.threading(), dict)
+
+
+async def test_ping(emu_client: HanamiClient) -> None:
+    await emu_client.ping()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hanami_scripted import Reply, ScriptedHTTP, make_token
 
-from conftest import make_token
-from hanami_scripted import Reply, ScriptedHTTP
 from webconsole.hanami import BackendError, Conflict, HanamiClient, NotFound
 
 DS = "d5e7a1f0-0000-4000-8000-000000000001"

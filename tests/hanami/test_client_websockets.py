@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from hanami_scripted import Reply, ScriptedHTTP, ScriptedWS
+
 from webconsole.hanami import (
     BackendError,
     BackendUnavailable,
@@ -80,7 +80,7 @@ async def test_mnist_upload_chunks_progress_finalize(http_server: ScriptedHTTP, 
     assert b"".join(received[p] for p in positions[:3]) == images.read_bytes()
     total = images.stat().st_size + 60
     assert calls[0] == (0, total) and calls[-1] == (total, total)
-    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))
     assert ws_server.open_peak == 1  # one websocket at a time
     assert len(http_server.requests("GET", "/control/v1/dataset/progress")) == 2
     assert http_server.requests("PUT", "/control/v1/mnist/dataset")[0].json() == {
@@ -93,7 +93,8 @@ async def test_failed_chunk_deletes_dataset(http_server: ScriptedHTTP, ws_server
     upload_routes(http_server)
 
     async def handler(frame: bytes) -> bytes:
-        return FileUploadResponse_Message(success=False, errorMessage="Failed to write data to disc").SerializeToString()
+        reply = FileUploadResponse_Message(success=False, errorMessage="Failed to write data to disc")
+        return reply.SerializeToString()
 
     ws_server.handler = handler
     with pytest.raises(BackendError, match="Failed to write data to disc"):
@@ -180,10 +181,9 @@ async def test_direct_io_request_and_train(cluster_routes: ScriptedHTTP, ws_serv
                                            client: HanamiClient, token: str) -> None:
     async def handler(frame: bytes) -> bytes:
         msg = ClusterIO_Message.FromString(frame)
-        if not msg.isLast:
-            return ClusterIO_Message(isLast=False, processType=TRAIN_TYPE, numberOfValues=1, values=[0.0]).SerializeToString()
-        if msg.processType == TRAIN_TYPE:
-            return ClusterIO_Message(isLast=True, processType=TRAIN_TYPE, numberOfValues=1, values=[0.0]).SerializeToString()
+        if not msg.isLast or msg.processType == TRAIN_TYPE:  # ack / train-end
+            reply = ClusterIO_Message(isLast=msg.isLast, processType=TRAIN_TYPE, numberOfValues=1, values=[0.0])
+            return reply.SerializeToString()
         return ClusterIO_Message(brickName="out", processType=REQUEST_TYPE, numberOfValues=2,
                                  values=[sum(msg.values), 0.25]).SerializeToString()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from hanami_scripted import Reply, ScriptedHTTP, free_port_refused
+
 from webconsole.hanami import (
     AdminOnly,
     BackendError,
@@ -105,7 +105,7 @@ async def test_renew_failures(http_server: ScriptedHTTP, client: HanamiClient, t
 
 
 async def test_login_and_renew_decode_exp(http_server: ScriptedHTTP, client: HanamiClient) -> None:
-    from conftest import make_token
+    from hanami_scripted import make_token
 
     fresh = make_token(expires_in=1234)
     http_server.on("POST", "/control/v1/token", {"id": "asdf", "is_admin": True, "name": "Asdf", "token": fresh})
@@ -274,3 +274,16 @@ def test_every_exception_class_hides_nothing_it_was_not_given(token: str) -> Non
         exc = cls("text", status=400, endpoint="GET v1/x")
         assert token not in str(exc) + repr(exc)
         assert exc.message == "text" and exc.status == 400 and exc.endpoint == "GET v1/x"
+
+
+async def test_ping(http_server: ScriptedHTTP, client: HanamiClient) -> None:
+    http_server.on("GET", "/control/v1/auth", Reply(401, "Failed to validate JWT-Token"))
+    await client.ping()
+    seen = http_server.seen[0]
+    assert seen.target == "/control/v1/auth" and "x-auth-token" not in seen.headers
+    http_server.on("GET", "/control/v1/auth", Reply(500, ""))
+    with pytest.raises(BackendError):
+        await client.ping()
+    http_server.on("GET", "/control/v1/auth", Reply(action="close"))
+    with pytest.raises(BackendUnavailable):
+        await client.ping()

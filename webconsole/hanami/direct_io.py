@@ -23,7 +23,7 @@ from .errors import BackendError, BackendUnavailable
 from .websocket import receive, send
 
 if TYPE_CHECKING:
-    from .client import HanamiAPI
+    from .api import HanamiAPI
 
 ENDPOINT = "websocket cluster"
 

@@ -104,14 +104,14 @@ class Table:
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as dicts keyed by header name."""
-        return [dict(zip(self.header, row)) for row in self.rows]
+        return [dict(zip(self.header, row, strict=False)) for row in self.rows]
 
     def find(self, column: str, value: Any) -> dict[str, Any] | None:
         """The first record whose ``column`` equals ``value`` (``None`` if absent)."""
         i = self.index(column)
         for row in self.rows:
             if i < len(row) and row[i] == value:
-                return dict(zip(self.header, row))
+                return dict(zip(self.header, row, strict=False))
         return None
 
     def __len__(self) -> int:

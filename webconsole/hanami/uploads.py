@@ -25,7 +25,7 @@ from .errors import BackendError, BackendUnavailable, BadRequest
 from .websocket import receive, send
 
 if TYPE_CHECKING:
-    from .client import HanamiAPI, ProgressCallback, StrPath
+    from .api import HanamiAPI, ProgressCallback, StrPath
 
 log = logging.getLogger("webconsole.hanami")
 
@@ -124,11 +124,11 @@ async def upload_dataset(
                                endpoint=f"POST {endpoint_id}")
         counter = _Progress(sum(sizes), progress)
         await counter.add(0)
-        for path, size, temp_uuid in zip(paths, sizes, temp_uuids):
+        for path, size, temp_uuid in zip(paths, sizes, temp_uuids, strict=True):
             async with api.websocket("file_upload", temp_uuid) as ws:
                 await _send_file(ws, path, size, counter, api.client.timeout)
         await _wait_complete(api, dataset_uuid, complete_timeout)
-        final = {"uuid": dataset_uuid, **dict(zip(temp_keys, temp_uuids))}
+        final = {"uuid": dataset_uuid, **dict(zip(temp_keys, temp_uuids, strict=True))}
         await api._call("PUT", endpoint_id, body=final)
     except BaseException:
         # shielded: a second cancellation must not stop the clean-up half-way
