@@ -58,6 +58,7 @@ class Store:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         for table, columns in TABLES.items():
             cols = ", ".join(f'"{c}" TEXT' for c in columns)
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
