@@ -287,3 +287,19 @@ async def test_ping(http_server: ScriptedHTTP, client: HanamiClient) -> None:
     http_server.on("GET", "/control/v1/auth", Reply(action="close"))
     with pytest.raises(BackendUnavailable):
         await client.ping()
+
+
+async def test_call_observer(http_server: ScriptedHTTP, token: str) -> None:
+    calls: list[tuple] = []
+    http_server.on("GET", "/control/v1/host/all", {"body": [], "header": ["uuid", "type"]})
+    http_server.on("GET", "/control/v1/cluster/all", Reply(404, "nope"))
+    async with HanamiClient(http_server.url, on_call=lambda *a: calls.append(a)) as client:
+        await client.api(token).list_hosts()
+        with pytest.raises(NotFound):
+            await client.api(token).list_clusters()
+        client.on_call = lambda *a: 1 / 0  # a broken observer never breaks the call
+        await client.api(token).list_hosts()
+    assert [(c[0], c[1], c[3]) for c in calls] == [("GET v1/host/all", 200, None),
+                                                   ("GET v1/cluster/all", 404, "NotFound")]
+    assert all(isinstance(c[2], float) and c[2] >= 0 for c in calls)
+    assert all(token not in repr(c) for c in calls)

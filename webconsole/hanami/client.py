@@ -21,7 +21,7 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -33,9 +33,12 @@ from .errors import BackendError, BackendUnavailable, BadRequest, TokenExpired, 
 from .models import Identity, Table, TokenInfo
 from .websocket import Target, WebsocketSlots, open_backend_websocket
 
-__all__ = ["HanamiAPI", "HanamiClient", "Identity", "ProgressCallback", "Table", "TokenInfo"]
+__all__ = ["CallObserver", "HanamiAPI", "HanamiClient", "Identity", "ProgressCallback", "Table", "TokenInfo"]
 
 log = logging.getLogger("webconsole.hanami")
+
+CallObserver = Callable[[str, int | None, float, str | None], None]
+"""``on_call("GET v1/cluster", 200 | None, seconds, None | "NotFound")`` — e.g. Metrics.backend_call."""
 
 # Characters that may go into a query value unencoded without changing the URL's structure.
 # Everything Hanami accepts in query values (ids, uuids, integers) is inside this set.
@@ -67,6 +70,7 @@ class HanamiClient:
         timeout: float = 30.0,
         max_websockets: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
+        on_call: CallObserver | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -93,6 +97,8 @@ class HanamiClient:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
         self.websockets = WebsocketSlots(max_websockets)
+        #: ``on_call(endpoint, status, seconds, error_class_name)`` after every REST call (metrics)
+        self.on_call = on_call
 
     def __repr__(self) -> str:
         return f"HanamiClient({self.base_url!r})"
@@ -142,16 +148,44 @@ class HanamiClient:
         target = self._prefix + b"/control/" + endpoint_id.encode("ascii")
         if query:
             target += b"?" + _query_string(query).encode("ascii")
-        url = self._base.copy_with(raw_path=target)
-        headers = {"X-Auth-Token": token} if token is not None else None
         endpoint = f"{method} {endpoint_id}"
         started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
         try:
-            response = await self._http.request(
+            response = await self._send(method, self._base.copy_with(raw_path=target), token, body, endpoint)
+            status = response.status_code
+            if status == 200:
+                try:
+                    return json.loads(response.content)
+                except ValueError:
+                    raise BackendError(
+                        "the Hanami backend sent a success answer that is not JSON", status=200, endpoint=endpoint
+                    ) from None
+            text = scrub(response.content.decode("utf-8", errors="replace"), token or "")
+            raise error_for_status(status, text, method, endpoint_id)
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            seconds = time.monotonic() - started
+            log.debug("hanami %s -> %s (%.0f ms)", endpoint, status, seconds * 1000)
+            if self.on_call is not None:
+                try:
+                    self.on_call(endpoint, status, seconds, error)
+                except Exception:  # an observer must never break a call
+                    log.exception("hanami call observer failed")
+
+    async def _send(
+        self, method: str, url: httpx.URL, token: str | None, body: dict[str, Any] | None, endpoint: str
+    ) -> httpx.Response:
+        headers = {"X-Auth-Token": token} if token is not None else None
+        try:
+            return await self._http.request(
                 method, url, headers=headers, json=body if method in ("POST", "PUT") else None
             )
         except httpx.TimeoutException:
-            log.warning("hanami %s: timeout after %.1f s", endpoint, time.monotonic() - started)
+            log.warning("hanami %s: no answer within %g s", endpoint, self.timeout)
             raise BackendUnavailable(
                 f"the Hanami backend did not answer within {self.timeout:g} s", endpoint=endpoint
             ) from None
@@ -166,17 +200,6 @@ class HanamiClient:
             raise BackendUnavailable(
                 f"cannot reach the Hanami backend ({type(exc).__name__})", endpoint=endpoint
             ) from None
-        elapsed = (time.monotonic() - started) * 1000
-        log.debug("hanami %s -> %d (%.0f ms)", endpoint, response.status_code, elapsed)
-        if response.status_code == 200:
-            try:
-                return json.loads(response.content)
-            except ValueError:
-                raise BackendError(
-                    "the Hanami backend sent a success answer that is not JSON", status=200, endpoint=endpoint
-                ) from None
-        text = scrub(response.content.decode("utf-8", errors="replace"), token or "")
-        raise error_for_status(response.status_code, text, method, endpoint_id)
 
     @asynccontextmanager
     async def websocket(self, token: str, target: Target, uuid: str) -> AsyncIterator[ClientConnection]:
