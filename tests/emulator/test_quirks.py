@@ -95,3 +95,44 @@ def test_header_limit_drops_connection(hanami):
     with socket.create_connection(("127.0.0.1", hanami.port), timeout=10) as sock:
         sock.sendall(b"GET /control/v1/auth HTTP/1.1\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n")
         assert sock.recv(65536) == b""
+
+
+def _member_of(api: Api) -> Api:
+    user, project = unique("qmember"), unique("qproj")
+    api.ok("POST", "v1/user", {"id": user, "name": "Member", "password": "member-pw", "is_admin": False})
+    api.ok("POST", "v1/user/project", {"id": user, "project_id": project, "role": "member",
+                                       "is_project_admin": False})
+    return Api(api.server).login(user, "member-pw")
+
+
+def test_progress_of_someone_elses_upload(admin: Api, faithful_admin: Api):
+    # Q-C4: lenient answers, faithful drops the connection
+    for api, crashes in ((admin, False), (faithful_admin, True)):
+        member = _member_of(api)
+        init = member.ok("POST", "v1/csv/dataset", {"name": "their upload", "input_data_size": 10})
+        if crashes:
+            with pytest.raises(httpx.RemoteProtocolError):
+                api.call("GET", "v1/dataset/progress", query=f"uuid={init['uuid']}")
+        else:
+            assert api.ok("GET", "v1/dataset/progress", query=f"uuid={init['uuid']}")["complete"] is False
+        assert member.ok("GET", "v1/dataset/progress", query=f"uuid={init['uuid']}")["complete"] is False
+
+
+def test_empty_template(admin: Api, faithful_admin: Api):
+    resp = admin.call("POST", "v1/cluster", {"name": unique("empty "), "template": ""})
+    assert (resp.status_code, resp.text) == (400, "Uploaded template is not a valid base64-String.")
+    # faithful: a cluster without network is created; using it crashes (Q-C5)
+    cluster = faithful_admin.ok("POST", "v1/cluster", {"name": unique("empty "), "template": ""})["uuid"]
+    with pytest.raises(httpx.RemoteProtocolError):
+        faithful_admin.call("POST", "v1/cluster/save", {"name": "never", "cluster_uuid": cluster})
+    assert faithful_admin.ok("DELETE", "v1/cluster", query=f"uuid={cluster}") == {}
+
+
+def test_check_against_unfinalized_dataset_is_empty_200(admin: Api, demo):
+    cluster = admin.create_cluster(unique("qd4 "), EXAMPLE_CSV_TEMPLATE)
+    dataset = admin.upload_csv("qd four", demo.csv.read_bytes())
+    task = admin.ok("POST", "v1/task", {"name": "name", "type": "request", "cluster_uuid": cluster,
+                                        "dataset_uuid": dataset})["uuid"]
+    admin.wait_task(cluster, task)
+    pending = admin.ok("POST", "v1/mnist/dataset", {"name": "pending", "input_data_size": 20, "label_data_size": 9})
+    assert admin.ok("POST", "v1/dataset/check", {"result_uuid": task, "dataset_uuid": pending["uuid"]}) == {}  # Q-D4

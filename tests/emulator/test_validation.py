@@ -60,6 +60,10 @@ CASES = [
     ("POST", "v1/task", {"name": "Name", "type": "train", "cluster_uuid": U, "dataset_uuid": U,
                          "number_of_cycles": 5}, "",
      "Validation failed, because item 'number_of_cycles' is not in the list of allowed keys"),
+    # the endpoint id itself is validated by the internal v1/auth call (step 6)
+    ("GET", "v1/clu-ster", None, "",
+     "Given item 'endpoint' doesn't match with regex \"^[a-zA-Z][a-zA-Z_/0-9]*$\""),
+    ("GET", "v1/", None, "", "Given item 'endpoint' is shorter than 4 characters"),
     # multibyte: strings count bytes
     ("POST", "v1/user", {"id": "abcd", "name": "Name", "password": "\u00e4\u00e4\u00e4", "is_admin": False}, "",
      "Given item 'password' is shorter than 8 characters"),
