@@ -9,8 +9,10 @@ from typing import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
 from starlette.routing import NoMatchFound
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webconsole import __version__
 from webconsole.audit import AuditTrail
@@ -46,7 +48,14 @@ def _templates() -> Jinja2Blocks:
             return "-"
         return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
+    @pass_context
+    def url_for(context: dict, name: str, /, **path_params: object) -> str:
+        # Paths, not absolute URLs: links then survive any proxy's idea of host and scheme,
+        # and carry the root path when the console is served under a prefix.
+        return context["request"].url_for(name, **path_params).path
+
     env.globals["has_route"] = has_route
+    env.globals["url_for"] = url_for
     env.globals["console_version"] = __version__
     env.filters["timestamp"] = timestamp
     return templates
@@ -84,7 +93,6 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Hanami Web Console",
         version=__version__,
-        root_path=settings.root_path,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -106,4 +114,22 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.root_path:
+        app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
+
+
+class RootPathMiddleware:
+    """Serve under a URL prefix, whether or not the proxy strips it from the path.
+
+    Starlette matches routes on the path minus ``root_path`` and builds every URL with it.
+    """
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["root_path"] = self.root_path
+        await self.app(scope, receive, send)

@@ -17,8 +17,15 @@ FIELDS = dict(
 )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "redis":
+        # Database 1 is these tests' own, emptied before each one (others use database 0).
+        url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + "/1"
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        return url
     return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'sessions.db'}"
 
 

@@ -21,7 +21,7 @@ from webconsole.web.deps import (
     optional_session,
     resource_router,
 )
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import is_htmx, render, url_path
 
 router = resource_router()
 log = logging.getLogger("webconsole.auth")
@@ -166,7 +166,7 @@ async def login(
 async def logout(request: Request, session: CurrentSession) -> Response:
     await request.app.state.sessions.destroy(session.id)
     await request.app.state.audit.record(session.user_id, "logout", "", client_address(request))
-    response = _redirect(request, str(request.url_for("login_form")))
+    response = _redirect(request, url_path(request, "login_form"))
     response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")
     return response
 
@@ -203,13 +203,13 @@ async def switch_project(
     if not PROJECT_ID.fullmatch(project_id):
         session.flash("A project id has 4 to 256 letters, digits or underscores and starts with a letter.", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, str(request.url_for("home")))
+        return _redirect(request, url_path(request, "home"))
     try:
         token = await api.renew(project_id)
     except LoginFailed:
         session.flash(f"You are not assigned to the project '{project_id}'.", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, str(request.url_for("home")))
+        return _redirect(request, url_path(request, "home"))
     identity = await request.app.state.hanami.api(token.token).auth()
     session.token, session.token_expires_at = token.token, token.expires_at
     session.project_id, session.role = identity.project_id, identity.role
@@ -220,6 +220,6 @@ async def switch_project(
     # A change of privileges gets a new session id (no fixation across projects).
     session = await request.app.state.sessions.rotate(session)
     await request.app.state.audit.record(session.user_id, "switch project", project_id, client_address(request))
-    response = _redirect(request, str(request.url_for("home")))
+    response = _redirect(request, url_path(request, "home"))
     set_session_cookie(request, response, session)
     return response

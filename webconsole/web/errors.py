@@ -26,7 +26,7 @@ from webconsole.hanami.errors import (
     TokenExpired,
     Unauthorized,
 )
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import is_htmx, render, url_path
 
 log = logging.getLogger("webconsole.errors")
 
@@ -55,7 +55,7 @@ def _login_url(request: Request) -> str:
         current = request.headers.get("HX-Current-URL", "")
         base = str(request.base_url).rstrip("/")
         target = current[len(base):] if current.startswith(base) else "/"
-    return str(request.url_for("login_form")) + "?next=" + quote(target or "/", safe="/")
+    return url_path(request, "login_form") + "?next=" + quote(target or "/", safe="/")
 
 
 def _redirect(request: Request, url: str) -> Response:

@@ -8,6 +8,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 
+def url_path(request: Request, name: str, **path_params: object) -> str:
+    """The path of a named route (with the root path): for redirects and links, never absolute."""
+    return request.url_for(name, **path_params).path
+
+
 def is_htmx(request: Request) -> bool:
     """True for requests made by htmx (but not boosted navigations, which want the full page)."""
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
