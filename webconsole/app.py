@@ -79,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             verify_tls=settings.backend_verify_tls,
             timeout=settings.backend_timeout,
             max_websockets=settings.backend_max_websockets,
+            on_call=app.state.metrics.backend_call,
         )
         for hook in app.state.startup_hooks:
             await hook(app)
