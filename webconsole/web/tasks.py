@@ -1,0 +1,354 @@
+"""Tasks: create train/request tasks (also "train N times"), a cluster's live task list, one task, abort/delete.
+
+Hanami's task list has no names and no types, its cells are strings and its rows are sorted by
+uuid (Q-T5), so the console remembers what it queued (``task-meta:<uuid>`` in the shared store)
+and sorts by queue time itself. A task's state is always read from the list: ``GET v1/task`` on a
+deleted task answers 500 (Q-T1), so the console never asks for a task the list does not show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import InputError
+from webconsole.web.auth import client_address, safe_next
+from webconsole.web.deps import CurrentSession, Hanami, resource_router
+from webconsole.web.render import is_htmx, is_poll, render
+
+router = resource_router()
+
+UUID_RE = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z_0-9 ]*")
+NAME_MESSAGE = "4 to 256 letters, digits, underscores or spaces, starting with a letter."
+MAX_REPEAT = 100
+META_PREFIX = "task-meta:"
+META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
+RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+STOP_POLLING = 286  # htmx: swap this answer, then stop polling
+
+
+def checked_uuid(value: str) -> str:
+    """A uuid from the URL; anything else is a 404 that never reaches the backend (Q-G7)."""
+    if not UUID_RE.fullmatch(value):
+        raise HTTPException(status_code=404, detail="There is no such page.")
+    return value
+
+
+def name_error(name: str) -> str | None:
+    """Hanami's NAME rule (contract §1.6): regex first, then 4–256 bytes."""
+    if not NAME_RE.fullmatch(name) or not 4 <= len(name.encode()) <= 256:
+        return NAME_MESSAGE
+    return None
+
+
+def repeat_names(name: str, count: int) -> list[str]:
+    """Names for "train N times": "<name> 1 of N" … ("/" is not allowed by the NAME rule)."""
+    if count == 1:
+        return [name]
+    return [f"{name} {i} of {count}" for i in range(1, count + 1)]
+
+
+# -- what the console remembers about tasks ----------------------------------------------------------
+
+async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) -> None:
+    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
+    await request.app.state.store.set(META_PREFIX + task_uuid, data, META_TTL)
+
+
+async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    store = request.app.state.store
+    raws = await asyncio.gather(*(store.get(META_PREFIX + uuid) for uuid in uuids))
+    metas: dict[str, dict[str, Any]] = {}
+    for uuid, raw in zip(uuids, raws):
+        try:
+            value = json.loads(raw) if raw is not None else None
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            metas[uuid] = value
+    return metas
+
+
+# -- rows -------------------------------------------------------------------------------------------
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[str]) -> dict[str, Any]:
+    """A list record (all strings) as the page shows it."""
+    try:
+        fraction = min(1.0, max(0.0, float(record.get("percentage", 0))))
+    except (TypeError, ValueError):
+        fraction = 0.0
+    start, end = _parse_time(record.get("start")), _parse_time(record.get("end"))
+    duration = ""
+    if start and end:
+        duration = _duration((end - start).total_seconds())
+    elif start:
+        duration = _duration(time.time() - start.timestamp()) + " so far"
+    meta = meta or {}
+    uuid = str(record.get("uuid", ""))
+    return {
+        "uuid": uuid, "state": str(record.get("state", "")), "fraction": fraction,
+        "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
+        "duration": duration, "name": meta.get("name", ""), "type": meta.get("type", ""),
+        "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
+        "result_uuid": uuid if uuid in results else None,
+    }
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """By queue time (the backend sorts by uuid); same-second ties by the console's creation order."""
+    return sorted(rows, key=lambda row: (str(row["queued"]), row["seq"] is None, row["seq"] or 0, row["uuid"]))
+
+
+async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str) -> list[dict[str, Any]]:
+    table, results = await asyncio.gather(api.list_tasks(cluster_uuid), api.list_results())
+    records = table.records()
+    metas = await task_metas(request, [str(record.get("uuid")) for record in records])
+    result_uuids = {str(uuid) for uuid in results.column("uuid")}
+    return sort_rows([task_row(record, metas.get(str(record.get("uuid"))), result_uuids) for record in records])
+
+
+def any_running(rows: list[dict[str, Any]]) -> bool:
+    return any(row["state"] in RUNNING for row in rows)
+
+
+def _redirect(request: Request, url: str) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+# -- a cluster's tasks --------------------------------------------------------------------------------
+
+@router.get("/clusters/{cluster_uuid}/tasks", name="cluster_tasks")
+async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    """The page, or for htmx (the cluster page's hx-get and the polls) the ``tasks/_cluster_tasks.html`` region."""
+    checked_uuid(cluster_uuid)
+    cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
+    context = {"cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "tasks": rows}
+    if is_htmx(request):
+        status = STOP_POLLING if is_poll(request) and not any_running(rows) else 200
+        return await render(request, "tasks/_cluster_tasks.html", context, status_code=status)
+    return await render(request, "tasks/list.html", context)
+
+
+@router.get("/clusters/{cluster_uuid}/tasks/{task_uuid}", name="task_detail")
+async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    checked_uuid(cluster_uuid), checked_uuid(task_uuid)
+    cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
+    task = next((row for row in rows if row["uuid"] == task_uuid), None)
+    if task is None:
+        raise HTTPException(
+            status_code=404,
+            detail="This task is not listed any more: it was deleted, its cluster was deleted, or Hanami restarted.",
+        )
+    context = {"cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "task": task}
+    status = STOP_POLLING if is_htmx(request) and is_poll(request) and task["state"] not in RUNNING else 200
+    return await render(request, "tasks/detail.html", context, block="task_status", status_code=status)
+
+
+async def _listed_task(api: HanamiAPI, request: Request, cluster_uuid: str, task_uuid: str) -> dict[str, Any] | None:
+    rows = await cluster_task_rows(request, api, cluster_uuid)
+    return next((row for row in rows if row["uuid"] == task_uuid), None)
+
+
+@router.get("/clusters/{cluster_uuid}/tasks/{task_uuid}/delete", name="task_delete_confirm")
+async def delete_confirm(
+    request: Request, cluster_uuid: str, task_uuid: str, session: CurrentSession, api: Hanami
+) -> Response:
+    checked_uuid(cluster_uuid), checked_uuid(task_uuid)
+    cluster = await api.get_cluster(cluster_uuid)
+    task = await _listed_task(api, request, cluster_uuid, task_uuid)
+    if task is None:
+        raise HTTPException(status_code=404, detail="This task is not listed any more.")
+    context = {
+        "cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "task": task,
+        "next": safe_next(request.query_params.get("next")) if request.query_params.get("next") else "",
+    }
+    return await render(request, "tasks/delete.html", context)
+
+
+@router.post("/clusters/{cluster_uuid}/tasks/{task_uuid}/delete", name="task_delete")
+async def delete(
+    request: Request, cluster_uuid: str, task_uuid: str, session: CurrentSession, api: Hanami,
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    """Queued/finished: removed. Active: only marked aborted, it runs to the end (Q-T4)."""
+    checked_uuid(cluster_uuid), checked_uuid(task_uuid)
+    target = safe_next(next) if next else str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid))
+    task = await _listed_task(api, request, cluster_uuid, task_uuid)
+    label = (task or {}).get("name") or task_uuid
+    if task is None:
+        session.flash("That task is no longer listed; nothing to do.", "info")
+    elif task["state"] == "aborted":
+        # Deleting an aborted task that still runs pulls bookkeeping from under it (§4.26): refuse.
+        session.flash(f"Abort of {label} was already requested; remove it once it has finished.", "info")
+    else:
+        await api.delete_task(task_uuid, cluster_uuid)
+        action = "abort task" if task["state"] == "active" else "delete task"
+        await request.app.state.audit.record(
+            session.user_id, action, f"{label} on cluster {cluster_uuid}", client_address(request)
+        )
+        if task["state"] == "active":
+            session.flash(
+                f"Abort requested for {label} — Hanami finishes the current pass: the task keeps running "
+                "and ends as finished (a request task still writes its result).", "info",
+            )
+        elif task["state"] == "queued":
+            session.flash(f"Removed {label} from the queue.", "success")
+        else:
+            session.flash(f"Removed {label} from the task list (its result, if any, is kept).", "success")
+    await request.app.state.sessions.save(session)
+    return _redirect(request, target)
+
+
+# -- creating tasks -----------------------------------------------------------------------------------
+
+async def _choices(api: HanamiAPI) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    clusters, datasets = await asyncio.gather(api.list_clusters(), api.list_datasets())
+    by_name = lambda record: str(record.get("name", "")).lower()  # noqa: E731
+    return sorted(clusters.records(), key=by_name), sorted(datasets.records(), key=by_name)
+
+
+async def brick_hint(request: Request, cluster_uuid: str) -> dict[str, Any] | None:
+    """Input/output brick names of a cluster whose template this console knows, else None."""
+    if not UUID_RE.fullmatch(cluster_uuid or ""):
+        return None
+    try:  # the clusters module may not be there yet; this page works without it
+        from webconsole.web.clusters import known_template
+    except ImportError:
+        return None
+    text = await known_template(request.app.state.store, cluster_uuid)
+    if not text:
+        return None
+    from webconsole.protocol.template import TemplateError, parse_template
+
+    try:
+        template = parse_template(text)
+    except TemplateError:
+        return None
+    return {
+        "inputs": [brick.name for brick in template.input_bricks],
+        "outputs": [brick.name for brick in template.output_bricks],
+    }
+
+
+async def _form(
+    request: Request, api: HanamiAPI, values: dict[str, str], errors: dict[str, str] | None = None,
+    backend_error: str = "", status_code: int = 200, block: str | None = None,
+) -> Response:
+    clusters, datasets = await _choices(api)
+    dataset = next((d for d in datasets if d.get("uuid") == values.get("dataset_uuid")), None)
+    context = {
+        "values": values, "errors": errors or {}, "backend_error": backend_error,
+        "clusters": clusters, "datasets": datasets, "max_repeat": MAX_REPEAT,
+        "selected_dataset": dataset, "has_csv": any(d.get("type") == "csv" for d in datasets),
+        "bricks": await brick_hint(request, values.get("cluster_uuid", "")),
+    }
+    return await render(request, "tasks/new.html", context, block=block, status_code=status_code)
+
+
+@router.get("/tasks/new", name="tasks_new")
+async def new(request: Request, session: CurrentSession, api: Hanami) -> Response:
+    """The form; ``?cluster_uuid=&dataset_uuid=&type=`` preselect. htmx gets the CSV brick hint only."""
+    query = request.query_params
+    values = {
+        "name": query.get("name", ""), "type": query.get("type", "train"), "repeat": query.get("repeat", "1"),
+        "cluster_uuid": query.get("cluster_uuid", ""), "dataset_uuid": query.get("dataset_uuid", ""),
+    }
+    return await _form(request, api, values, block="csv_hint")
+
+
+def _validate(values: dict[str, str], clusters: list[dict], datasets: list[dict]) -> tuple[dict[str, str], int]:
+    errors: dict[str, str] = {}
+    if values["type"] not in ("train", "request"):
+        errors["type"] = "Choose train or request."
+    try:
+        repeat = int(values["repeat"] or "1")
+    except ValueError:
+        repeat = 0
+    if not 1 <= repeat <= MAX_REPEAT:
+        errors["repeat"] = f"A whole number from 1 to {MAX_REPEAT}."
+    elif repeat > 1 and values["type"] != "train":
+        errors["repeat"] = "Only training can be repeated; a request task runs once."
+    message = name_error(values["name"])
+    if message:
+        errors["name"] = message
+    elif repeat > 1 and len(repeat_names(values["name"], repeat)[-1].encode()) > 256:
+        errors["name"] = f"Too long: with the suffix \" {repeat} of {repeat}\" it exceeds 256 characters."
+    if not any(c.get("uuid") == values["cluster_uuid"] for c in clusters):
+        errors["cluster_uuid"] = "Choose one of your clusters."
+    # Never send a dataset uuid that is not listed: the real backend crashes on it (Q-C2).
+    if not any(d.get("uuid") == values["dataset_uuid"] for d in datasets):
+        errors["dataset_uuid"] = "Choose one of the listed datasets."
+    return errors, repeat
+
+
+@router.post("/tasks/new", name="tasks_create")
+async def create(
+    request: Request, session: CurrentSession, api: Hanami,
+    name: Annotated[str, Form()] = "", type: Annotated[str, Form()] = "",  # noqa: A002
+    cluster_uuid: Annotated[str, Form()] = "", dataset_uuid: Annotated[str, Form()] = "",
+    repeat: Annotated[str, Form()] = "1",
+) -> Response:
+    values = {"name": name, "type": type, "cluster_uuid": cluster_uuid, "dataset_uuid": dataset_uuid,
+              "repeat": repeat.strip()}
+    clusters, datasets = await _choices(api)
+    errors, count = _validate(values, clusters, datasets)
+    if errors:
+        return await _form(request, api, values, errors, status_code=422, block="task_form")
+    dataset = next(d for d in datasets if d.get("uuid") == dataset_uuid)
+    queued: list[str] = []
+    backend_error = ""
+    # "Train N times" is one action: N tasks queued in order, Hanami runs them FIFO (§4.23).
+    for task_name in repeat_names(name, count):
+        try:
+            answer = await api.create_task(task_name, type, cluster_uuid, dataset_uuid)  # type: ignore[arg-type]
+        except InputError as exc:
+            backend_error = exc.message or str(exc)
+            break
+        queued.append(task_name)
+        await remember_task(request, str(answer.get("uuid")), {
+            "name": task_name, "type": type, "cluster_uuid": cluster_uuid,
+            "dataset_uuid": dataset_uuid, "dataset_name": dataset.get("name", ""),
+        })
+    if queued:
+        await request.app.state.audit.record(
+            session.user_id, "create task", f"{len(queued)} × {type} '{name}' on cluster {cluster_uuid}",
+            client_address(request),
+        )
+    if backend_error:
+        if queued:
+            backend_error = f"{len(queued)} of {count} tasks were queued, then Hanami refused:\n{backend_error}"
+        return await _form(request, api, values, backend_error=backend_error, status_code=422, block="task_form")
+    what = f"{count} {type} tasks" if count > 1 else f"{type} task {name}"
+    session.flash(f"Queued {what} on the cluster.", "success")
+    await request.app.state.sessions.save(session)
+    return _redirect(request, str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid)))
