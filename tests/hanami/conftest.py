@@ -42,21 +42,33 @@ async def client(http_server: ScriptedHTTP, ws_server: ScriptedWS) -> AsyncItera
 
 # -- the embedded Hanami (webconsole.emulator) ---------------------------------------------------
 
-@pytest.fixture(scope="session")
-def hanami_emulator(tmp_path_factory: pytest.TempPathFactory):
-    """A lenient emulator of our own (own state dir and admin), on a free loopback port."""
+def _emulator(state_dir, quirks: str = "lenient"):
     from webconsole.emulator import EmulatorConfig, EmulatorServer
 
     config = EmulatorConfig(
-        state_dir=tmp_path_factory.mktemp("hanami-client-emulator"),
+        state_dir=state_dir,
         port=0,
+        quirks=quirks,  # type: ignore[arg-type]
         admin_id=EMU_ADMIN[0],
         admin_name=EMU_ADMIN[1],
         admin_password=EMU_ADMIN[2],
         threading_delay=0.0,
         seed=1234,
     )
-    with EmulatorServer(config) as server:
+    return EmulatorServer(config)
+
+
+@pytest.fixture(scope="session")
+def hanami_emulator(tmp_path_factory: pytest.TempPathFactory):
+    """A lenient emulator of our own (own state dir and admin), on a free loopback port."""
+    with _emulator(tmp_path_factory.mktemp("hanami-client-emulator")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def hanami_emulator_faithful(tmp_path_factory: pytest.TempPathFactory):
+    """An emulator that drops the connection wherever the real Hanami crashes."""
+    with _emulator(tmp_path_factory.mktemp("hanami-client-faithful"), "faithful") as server:
         yield server
 
 

@@ -276,11 +276,12 @@ async def test_direct_io(admin_api: HanamiAPI) -> None:
             pass
 
 
-async def test_websocket_limit_respected(hanami_emulator, admin_api: HanamiAPI) -> None:
+async def test_websocket_limit_respected(hanami_emulator, emu_client: HanamiClient) -> None:
+    admin_api = emu_client.api((await emu_client.login(EMU_ADMIN[0], EMU_ADMIN[2])).token)
     cluster = await admin_api.create_cluster(unique("limit"), EXAMPLE_CSV_TEMPLATE)
     cu = cluster["uuid"]
     async with HanamiClient(hanami_emulator.url, timeout=0.5, max_websockets=2) as client:
-        api = client.api(admin_api._token)
+        api = client.api((await client.login(EMU_ADMIN[0], EMU_ADMIN[2])).token)
         async with api.direct_io(cu) as a, api.direct_io(cu) as b:
             with pytest.raises(BackendUnavailable, match="busy"):
                 async with api.direct_io(cu):
@@ -319,3 +320,32 @@ async def test_logs_hosts_measurements(admin_api: HanamiAPI) -> None:
 
 async def test_ping(emu_client: HanamiClient) -> None:
     await emu_client.ping()
+
+
+# -- the guards keep a faithful (crashing) Hanami alive -----------------------------------------------
+
+async def test_guards_never_trigger_a_backend_crash(hanami_emulator_faithful, caplog) -> None:
+    async with HanamiClient(hanami_emulator_faithful.url, timeout=10) as client:
+        token = (await client.login(EMU_ADMIN[0], EMU_ADMIN[2])).token
+        api = client.api(token)
+        missing, cluster_missing = str(uuidlib.uuid4()), str(uuidlib.uuid4())
+        cluster = await api.create_cluster(unique("guarded"), EXAMPLE_CSV_TEMPLATE)
+        caplog.clear()
+        with pytest.raises(NotFound):
+            await api.get_dataset(missing)  # Q-C2
+        with pytest.raises(NotFound):
+            await api.create_task("some task", "request", cluster["uuid"], missing)  # Q-C2
+        with pytest.raises(NotFound):
+            await api.check_dataset(str(uuidlib.uuid4()), missing)  # Q-C2
+        with pytest.raises(NotFound):
+            async with api.direct_io(cluster_missing):  # Q-W2
+                pass
+        with pytest.raises(BadRequest):
+            await api.create_cluster(unique("empty"), "")  # Q-C5
+        assert "backend crash case" not in caplog.text
+        await client.ping()
+        # without the guard the faithful backend "crashes": the connection closes without reply
+        with pytest.raises(BackendUnavailable):
+            await client.request("GET", "v1/dataset", token=token, query={"uuid": missing})
+        assert "backend crash case" in caplog.text
+        await api.delete_cluster(cluster["uuid"])
