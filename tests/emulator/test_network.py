@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
@@ -10,10 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # until pytest gets pythonpath = ["."]
-
-from webconsole.demo_data import DemoFiles, write_demo_data  # noqa: E402
-from webconsole.emulator.network import Network  # noqa: E402
+from webconsole.demo_data import DemoFiles, write_demo_data
+from webconsole.emulator.network import Network
 from webconsole.protocol.idx import load_mnist  # noqa: E402
 from webconsole.protocol.template import (  # noqa: E402
     EXAMPLE_CSV_TEMPLATE,
