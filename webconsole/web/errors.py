@@ -67,6 +67,7 @@ def _redirect(request: Request, url: str) -> Response:
 async def _error_page(
     request: Request, status: int, title: str, message: str, *, detail: str = "", preformatted: bool = False
 ) -> Response:
+    request.state.backend_down = status == 503
     return await render(
         request,
         "error.html",

@@ -47,6 +47,7 @@ async def render(
         "session": session,
         "csrf_token": session.csrf_token if session else getattr(request.state, "pre_csrf", ""),
         "flashes": flashes,
+        "backend_down": getattr(request.state, "backend_down", False),
     }
     if context:
         ctx.update(context)
