@@ -12,4 +12,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "checkpoints",
     "hosts",
     "tasks",
+    "projects",
+    "users",
+    "account",
 )
