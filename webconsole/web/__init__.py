@@ -12,6 +12,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "checkpoints",
     "hosts",
     "tasks",
+    "results",
     "projects",
     "users",
     "account",
