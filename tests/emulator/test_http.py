@@ -134,3 +134,13 @@ def test_body_limit_drops_connection(hanami):
         reply = b""
     assert reply == b""
     assert httpx.get(f"{hanami.url}/control/v1/auth").status_code == 401  # still alive
+
+
+def test_websocket_handshake_on_any_path(hanami):
+    handshake = (b"GET /some/path?x=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    close_frame = b"\x88\x82abcd" + bytes(b ^ m for b, m in zip(b"\x03\xe8", b"ab"))
+    reply = raw_request(hanami, handshake + close_frame)  # frame in the same packet as the handshake
+    assert reply.startswith(b"HTTP/1.1 101")
+    assert b"Server: Boost.Beast/" in reply and b"torii-websocket-ssl" in reply
+    assert reply.endswith(b"\x88\x02\x03\xe8")  # the close frame was answered

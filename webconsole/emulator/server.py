@@ -147,36 +147,45 @@ class HanamiServer:
     async def _websocket(self, buf: bytes, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         proto = ServerProtocol(max_size=4 * MAX_BODY)
-        proto.receive_data(buf)
-        request = proto.events_received()[0]
-        response = proto.accept(request)
+        head, rest = buf.split(b"\r\n\r\n", 1)
+        proto.receive_data(head + b"\r\n\r\n")
+        response = proto.accept(proto.events_received()[0])
         response.headers["Server"] = WS_SERVER_HEADER
         proto.send_response(response)
         if not await self._flush(proto, writer) or proto.state is not State.OPEN:
             return
         session = Session(self.backend)
         parts: list[bytes] = []
+        pending = []
+        if rest:  # frames that arrived together with the handshake
+            proto.receive_data(rest)
+            pending = proto.events_received()
         try:
             while proto.state is not State.CLOSED:
-                data = await reader.read(65536)
-                if data:
-                    proto.receive_data(data)
-                else:
-                    proto.receive_eof()
-                for frame in proto.events_received():
-                    if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                        parts.append(bytes(frame.data))
-                        if not frame.fin:
-                            continue
-                        message, parts = b"".join(parts), []
-                        action = await session.handle(message)
-                        if action is DROP_TCP:
-                            writer.transport.abort()
-                            return
-                        if action is CLOSE_WS:
-                            proto.send_close()
-                        elif action is not NO_REPLY and proto.state is State.OPEN:
-                            proto.send_binary(action)
+                data = b"-"
+                if not pending:
+                    data = await reader.read(65536)
+                    if data:
+                        proto.receive_data(data)
+                    else:
+                        proto.receive_eof()
+                    pending = proto.events_received()
+                frames, pending = pending, []
+                for frame in frames:
+                    if frame.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                        continue  # ping/pong/close are answered by the protocol object
+                    parts.append(bytes(frame.data))
+                    if not frame.fin:
+                        continue
+                    message, parts = b"".join(parts), []
+                    action = await session.handle(message)
+                    if action is DROP_TCP:
+                        writer.transport.abort()
+                        return
+                    if action is CLOSE_WS:
+                        proto.send_close()
+                    elif action is not NO_REPLY and proto.state is State.OPEN:
+                        proto.send_binary(action)
                 if not await self._flush(proto, writer) or not data:
                     return
         finally:
