@@ -1,4 +1,42 @@
-"""The embedded Hanami backend (API v1 of Hanami 0.4.x), see /work/shared/hanami-api.md."""
+"""The embedded Hanami backend: API v1 of Hanami 0.4.x (see /work/shared/hanami-api.md).
+
+Public API::
+
+    EmulatorConfig(state_dir, host="127.0.0.1", port=11418, token_key=b"asdf\\n", token_expire=3600,
+                   quirks="lenient"|"faithful", tempfile_check_interval=60.0, policy_file=None,
+                   admin_id/admin_name/admin_password (default: env HANAMI_ADMIN_*), worker_threads=4,
+                   threading_delay=5.0, measurement_interval=1.0, dashboard_dir=None, seed=None)
+    EmulatorServer(config).start() / .stop() / .url / .ws_url / .port   (own thread + event loop)
+    await serve(config)                                                  (caller's loop, for the CLI)
+    python -m webconsole.emulator --host --port --state-dir --quirks [--policy-file]
+
+Layout: config.py, server.py (HTTP via h11 + websockets Sans-I/O on asyncio streams),
+pipeline.py (§1.3/§1.4 steps), fields.py (Appendix A field specs as data + §1.5 validator +
+output check), policy.py (+ the shipped ``policies`` file), tokens.py, store.py (SQLite, §1.8 type
+inference), runtime.py (clusters, FIFO queues, one worker thread per active task), tempfiles.py
+(§5.4 segments + expiry), datafiles.py, websocket.py (§5), measurements.py, endpoints/*.py.
+The neural network itself is network.py (owned separately).
+
+Deliberate differences from the real backend (all documented here so clients are not surprised):
+
+* Learning is an ordinary MLP (network.py), not Hanami's spiking network; outputs are real.
+* Hosts: ``host/all`` lists two logical ``cpu`` hosts (no CUDA); ``switch_host`` moves the cluster
+  between them (only bookkeeping - both run on this machine's CPU). Host uuids change per start.
+* Crash cases (Q-C1..C6, Q-W2): ``faithful`` drops the TCP connection without reply (the server
+  keeps running); ``lenient`` answers with the intended reply of §12.1 (Q-C1/Q-C3/Q-C6 -> 400 with a
+  readable message, Q-C2 -> 404 ``Data-set with uuid '<u>' not found``, Q-C4 -> 200 with the real
+  progress, Q-C5 -> the empty template is refused with the base64 400; Q-W2 -> an init error reply).
+* Q-W1 (unknown brick / non-protobuf frame on a cluster websocket): never a reply. ``faithful``: the
+  connection never answers again and keeps its worker until the *client* closes it (the real
+  worker thread would be lost forever); ``lenient``: only that message is dropped.
+* Q-W5/Q-W6 (websocket attached while tasks run, several output bricks) are not reproduced: only
+  the first input and first output brick are used, request tasks never talk to websockets.
+* Nlohmann's JSON parser messages are imitated (exact for an empty body, same prefix otherwise).
+* HTTP/1.1 requests without ``Host`` are rejected by h11 with an empty 400.
+* The internal dataset file format differs (JSON header + float32 rows; same information).
+* ``system_info`` reports ``power``/``thermal_spec`` as 0.0; ``threading`` is a synthetic map of this
+  process' CPU affinity (500 for ``threading_delay`` seconds after start, Q-L6).
+"""
 
 from .config import EmulatorConfig
 from .server import EmulatorServer, serve
