@@ -1,0 +1,224 @@
+"""Interactive direct IO: a page per cluster whose websocket the console bridges to Hanami's.
+
+Pages:
+* GET  /clusters/{uuid}/direct                 the drawing canvas / input form, chart, replay
+* WS   /clusters/{uuid}/direct/ws              the bridge (see webconsole.web.bridge)
+* POST /clusters/{uuid}/direct/task-mode       "Return to task mode" (409 = already there)
+* POST /clusters/{uuid}/direct/replay          upload an MNIST idx pair or a CSV to replay
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+from starlette.datastructures import URL
+
+from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
+from webconsole.web.auth import client_address
+from webconsole.web.bridge import (
+    LOCK_PREFIX,
+    MODE_PREFIX,
+    REPLAY_PREFIX,
+    REPLAY_TTL,
+    Bridge,
+    BridgeRegistry,
+    cluster_template,
+    forget_replay,
+    layout_problem,
+    read_record,
+    replay_dir,
+    return_to_task_mode,
+    session_hash,
+)
+from webconsole.web.deps import SESSION_COOKIE, CurrentSession, Hanami, origin_allowed, resource_router
+from webconsole.web.render import render
+
+router = resource_router()
+socket_router = APIRouter()  # no CSRF dependency: the bridge checks origin, cookie and CSRF itself
+
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _check_uuid(uuid: str) -> None:
+    if not UUID.fullmatch(uuid):
+        from fastapi import HTTPException
+
+        raise HTTPException(404, "There is no cluster with that id.")
+
+
+@router.get("/clusters/{uuid}/direct", name="direct_io_page")
+async def page(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    _check_uuid(uuid)
+    cluster = await api.get_cluster(uuid)
+    store = request.app.state.store
+    template, note = await cluster_template(store, uuid)
+    holder = await read_record(store, LOCK_PREFIX + uuid)
+    left_direct = await read_record(store, MODE_PREFIX + uuid)
+    problem = layout_problem(template) if template is not None else ""
+    inputs = [{"name": b.input_name, "size": b.neurons} for b in template.input_bricks] if template else []
+    outputs = [{"name": b.output_name, "size": b.neurons} for b in template.output_bricks] if template else []
+    config = {
+        "ws": request.url_for("direct_io_ws", uuid=uuid).path,
+        "csrf": session.csrf_token,
+        "replay": request.url_for("direct_io_replay", uuid=uuid).path,
+        "known": template is not None,
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+    return await render(
+        request,
+        "direct_io/page.html",
+        {
+            "cluster": cluster,
+            "uuid": uuid,
+            "template_known": template is not None,
+            "template_note": note,
+            "problem": problem,
+            "inputs": inputs,
+            "outputs": outputs,
+            "holder": holder,
+            "left_direct": left_direct if holder is None else None,
+            "config": config,
+            "idle_timeout": request.app.state.settings.direct_io_idle_timeout,
+        },
+    )
+
+
+@router.post("/clusters/{uuid}/direct/task-mode", name="direct_io_task_mode")
+async def task_mode(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    """Return a cluster to task mode (after a console crash or a lost bridge)."""
+    _check_uuid(uuid)
+    store = request.app.state.store
+    target = request.url_for("direct_io_page", uuid=uuid)
+    holder = await read_record(store, LOCK_PREFIX + uuid)
+    if holder is not None:
+        session.flash(
+            f"Direct IO is open on this cluster ({holder.get('user_name', 'another user')}); "
+            "it returns to task mode when that bridge closes.",
+            "error",
+        )
+    else:
+        await api.get_cluster(uuid)
+        if await return_to_task_mode(api, store, uuid):
+            session.flash("The cluster is in task mode: queued tasks can run.", "success")
+            await request.app.state.audit.record(
+                session.user_id, "direct_io_task_mode", f"cluster {uuid}", client_address(request)
+            )
+        else:
+            session.flash("Hanami did not switch the cluster to task mode; try again in a moment.", "error")
+    await request.app.state.sessions.save(session)
+    return RedirectResponse(target, status_code=303)
+
+
+def _upload(form: object, name: str) -> UploadFile | None:
+    value = form.get(name)  # type: ignore[attr-defined]
+    return value if isinstance(value, UploadFile) and value.filename else None
+
+
+def _save(source: UploadFile, target: Path, limit: int) -> None:
+    source.file.seek(0)
+    with target.open("wb") as out:
+        while chunk := source.file.read(1 << 20):
+            out.write(chunk)
+            if out.tell() > limit:
+                raise DataFormatError(f"{source.filename}: the file is larger than the allowed upload size")
+
+
+@router.post("/clusters/{uuid}/direct/replay", name="direct_io_replay")
+async def replay_upload(request: Request, uuid: str, session: CurrentSession) -> Response:
+    """Keep an uploaded MNIST pair or CSV for the bridge to replay; answers JSON for the page."""
+    _check_uuid(uuid)
+    settings = request.app.state.settings
+    try:
+        form = await request.form(max_files=2, max_fields=10)
+    except MultiPartException as exc:
+        return JSONResponse({"error": f"The upload could not be read: {exc.message}"}, status_code=422)
+    kind = form.get("kind")
+    files = {name: _upload(form, name) for name in ("images", "labels", "csv")}
+    if kind not in ("mnist", "csv"):
+        return JSONResponse({"error": "Choose MNIST or CSV."}, status_code=422)
+    needed = ("images", "labels") if kind == "mnist" else ("csv",)
+    if any(files[name] is None for name in needed):
+        what = "an images file and a labels file" if kind == "mnist" else "a CSV file"
+        return JSONResponse({"error": f"Choose {what}."}, status_code=422)
+    replay_id = secrets.token_urlsafe(16)
+    folder = replay_dir(settings) / replay_id
+    folder.mkdir(parents=True)
+    record: dict[str, object] = {
+        "kind": kind, "session": session_hash(session.id), "cluster": uuid, "dir": str(folder),
+    }
+    try:
+        if kind == "mnist":
+            images, labels = folder / "images.idx", folder / "labels.idx"
+            await asyncio.to_thread(_save, files["images"], images, settings.max_upload_bytes)  # type: ignore[arg-type]
+            await asyncio.to_thread(_save, files["labels"], labels, settings.max_upload_bytes)  # type: ignore[arg-type]
+            info = await asyncio.to_thread(validate_mnist_pair, images, labels)
+            record.update(images=str(images), labels=str(labels), samples=info.count)
+            summary = f"{info.count} MNIST digits"
+        else:
+            from webconsole.protocol.csvdata import validate_csv
+
+            path = folder / "data.csv"
+            await asyncio.to_thread(_save, files["csv"], path, settings.max_upload_bytes)  # type: ignore[arg-type]
+            csv_info = await asyncio.to_thread(validate_csv, path)
+            record.update(csv=str(path), samples=csv_info.lines, columns=csv_info.columns)
+            summary = f"{csv_info.lines} CSV rows, columns {', '.join(csv_info.columns)}"
+    except DataFormatError as exc:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        return JSONResponse({"error": exc.message}, status_code=422)
+    await request.app.state.store.set(REPLAY_PREFIX + replay_id, json.dumps(record).encode(), REPLAY_TTL)
+    await request.app.state.audit.record(
+        session.user_id, "direct_io_replay_upload", f"cluster {uuid}: {summary}", client_address(request)
+    )
+    return JSONResponse({"id": replay_id, "kind": kind, "samples": record["samples"], "summary": summary})
+
+
+def _origin_ok(websocket: WebSocket, settings: object) -> bool:
+    """deps.origin_allowed, with this socket's ws/wss base compared as http/https."""
+    base = URL(str(websocket.base_url))
+    scheme = {"ws": "http", "wss": "https"}.get(base.scheme, base.scheme)
+    shim = SimpleNamespace(base_url=base.replace(scheme=scheme))
+    return origin_allowed(websocket.headers.get("origin"), shim, settings)  # type: ignore[arg-type]
+
+
+@socket_router.websocket("/clusters/{uuid}/direct/ws", name="direct_io_ws")
+async def bridge_socket(websocket: WebSocket, uuid: str) -> None:
+    app = websocket.app
+    # Refused before accept: the browser sees a failed handshake (HTTP 403).
+    if not _origin_ok(websocket, app.state.settings) or not UUID.fullmatch(uuid):
+        await websocket.close(code=1008)
+        return
+    session = await app.state.sessions.load(websocket.cookies.get(SESSION_COOKIE), touch=True)
+    if session is None:
+        await websocket.close(code=1008)
+        return
+    await websocket.accept()
+    bridge = Bridge(app, websocket, session, uuid)
+    try:
+        await bridge.run()
+    finally:
+        # Whatever happened (browser gone, idle, error, cancellation): close and return to TASK.
+        await asyncio.shield(bridge.cleanup_task())
+
+
+def setup(app: FastAPI) -> None:
+    settings = app.state.settings
+    app.state.direct_io = BridgeRegistry(
+        reply_timeout=min(settings.backend_timeout, 30.0), idle_timeout=settings.direct_io_idle_timeout
+    )
+    app.include_router(socket_router)
+
+    async def close_bridges(app: FastAPI) -> None:
+        await app.state.direct_io.shutdown()
+
+    app.state.shutdown_hooks.append(close_bridges)
