@@ -16,4 +16,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "projects",
     "users",
     "account",
+    "direct_io",
 )
