@@ -116,7 +116,7 @@ async def test_detail_shows_remembered_template_and_the_tasks_seam(app_client: h
     assert f"Cluster &#39;{name}&#39; created" in page.text  # the flash after the redirect
     assert 'data-testid="cluster-template"' in page.text and "number_of_neurons: 32" in page.text
     assert 'data-testid="brick-layout"' in page.text
-    assert re.search(rf'hx-get="[^"]*/clusters/{uuid}/tasks" hx-trigger="load"', page.text)
+    assert re.search(rf'hx-get="[^"]*/clusters/{uuid}/tasks" hx-trigger="load" hx-swap="outerHTML"', page.text)
     assert "the first cpu host" in page.text
     await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})
 

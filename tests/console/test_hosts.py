@@ -1,0 +1,44 @@
+"""Hosts page and moving a cluster to another host, in-process against the real emulator."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
+from tests.console.test_checkpoints import admin_api
+from tests.console.test_clusters import HX, create_cluster, unique
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+
+def host_cell(html: str, host_uuid: str) -> str:
+    match = re.search(rf'<tr data-uuid="{host_uuid}">(.*?)</tr>', html, re.S)
+    assert match, f"host {host_uuid} not listed"
+    return match.group(1)
+
+
+async def test_hosts_list_and_switch_host(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    hosts = (await (await admin_api(app_client)).list_hosts()).records()
+    first_cpu, other = hosts[0]["uuid"], hosts[1]["uuid"]
+    name = unique("Mover")
+    uuid = await create_cluster(app_client, csrf, name, EXAMPLE_CSV_TEMPLATE)
+
+    page = await app_client.get("/hosts")
+    assert page.status_code == 200 and "<h1>Hosts</h1>" in page.text
+    assert name in host_cell(page.text, first_cpu) and name not in host_cell(page.text, other)
+    detail = await app_client.get(f"/clusters/{uuid}")
+    assert "the first cpu host" in detail.text
+
+    refused = await app_client.post(f"/clusters/{uuid}/host", data={"csrf_token": csrf, "host_uuid": "x"})
+    assert refused.status_code == 422 and "Choose a host from the list" in refused.text
+    moved = await app_client.post(f"/clusters/{uuid}/host", data={"csrf_token": csrf, "host_uuid": other})
+    assert moved.status_code == 303
+    detail = await app_client.get(moved.headers["location"])
+    assert f"Cluster moved to host {other}" in detail.text
+    assert re.search(rf'data-testid="cluster-host">\s*<span class="uuid">{other}</span>', detail.text)
+    fragment = await app_client.get("/hosts", headers=HX)
+    assert "<html" not in fragment.text
+    assert name in host_cell(fragment.text, other) and name not in host_cell(fragment.text, first_cpu)
+    await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})
