@@ -16,5 +16,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "projects",
     "users",
     "account",
+    "audit",
+    "errorlog",
+    "system",
     "direct_io",
 )
