@@ -1,0 +1,308 @@
+"""Datasets pages in-process against the real emulator: list, detail, delete, upload, validation.
+
+Every validation test also proves that nothing reached the backend: the dataset list read through
+the Hanami client is the same before and after.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+import struct
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
+from webconsole.hanami.client import HanamiClient
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {secrets.token_hex(3)}"
+
+
+@pytest.fixture
+async def hanami(emulator):
+    """A direct client of the same backend, to see what really exists there."""
+    async with HanamiClient(emulator.url) as client:
+        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+
+
+async def dataset_uuids(api) -> set[str]:
+    return set((await api.list_datasets()).column("uuid"))
+
+
+async def post_upload(client: httpx.AsyncClient, csrf: str, kind: str, name: str,
+                      files: dict[str, tuple[str, bytes]], htmx: bool = False) -> httpx.Response:
+    headers = {"HX-Request": "true"} if htmx else {}
+    return await client.post(
+        "/datasets/upload",
+        data={"csrf_token": csrf, "kind": kind, "name": name},
+        files={key: (filename, data, "application/octet-stream") for key, (filename, data) in files.items()},
+        headers=headers,
+    )
+
+
+async def finished_status(client: httpx.AsyncClient, status_url: str) -> str:
+    async def done() -> str | None:
+        page = await client.get(status_url, headers={"HX-Request": "true", "X-Console-Poll": "1"})
+        assert page.status_code == 200
+        phase = re.search(r'data-phase="(\w+)"', page.text).group(1)
+        return page.text if phase in ("done", "failed", "cancelled") else None
+
+    return await wait_for(done, timeout=30)
+
+
+def idx_images(count: int, magic: int = 0x00000803) -> bytes:
+    return struct.pack(">IIII", magic, count, 28, 28) + bytes(range(256)) * 0 + b"\x07" * (784 * count)
+
+
+def idx_labels(labels: list[int], magic: int = 0x00000801) -> bytes:
+    return struct.pack(">II", magic, len(labels)) + bytes(labels)
+
+
+# -- validation: precise message, 422, nothing created ----------------------------------------
+
+CSV_CASES = [
+    ("ragged line", b"a,b\n1,2\n3\n", "line 3 has 1 values but the header has 2 columns"),
+    ("non-numeric cell", b"test_input,test_output\n0.1,0.2\n0.3,abc\n", "line 3, column 'test_output'"),
+    ("CRLF", b"a,b\r\n1,2\r\n", "line 1 contains a carriage return (Windows line endings)"),
+]
+
+
+@pytest.mark.parametrize("label,content,expected", CSV_CASES, ids=[c[0] for c in CSV_CASES])
+async def test_broken_csv_is_refused_with_line_and_column_and_creates_nothing(
+    app_client: httpx.AsyncClient, hanami, label: str, content: bytes, expected: str
+) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    before = await dataset_uuids(hanami)
+    response = await post_upload(app_client, csrf, "csv", unique("broken csv"), {"csv": ("data.csv", content)})
+    assert response.status_code == 422
+    assert expected in html.unescape(response.text)
+    assert "data.csv" in response.text  # the message names the user's file, not a temp name
+    assert 'data-testid="csv-form"' in response.text  # the form is shown again
+    assert await dataset_uuids(hanami) == before
+
+
+MNIST_CASES = [
+    ("broken images magic", lambda: (idx_images(3, magic=0x00000801), idx_labels([1, 2, 3])),
+     "should start with 00 00 08 03"),
+    ("label count mismatch", lambda: (idx_images(3), idx_labels([1, 2])),
+     "holds 3 images but the label file 'labels.idx1-ubyte' holds 2 labels"),
+    ("label 10", lambda: (idx_images(3), idx_labels([1, 10, 3])),
+     "has the label 10 for image number 2"),
+]
+
+
+@pytest.mark.parametrize("label,make,expected", MNIST_CASES, ids=[c[0] for c in MNIST_CASES])
+async def test_broken_mnist_is_refused_precisely_and_creates_nothing(
+    app_client: httpx.AsyncClient, hanami, label: str, make, expected: str
+) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    images, labels = make()
+    before = await dataset_uuids(hanami)
+    response = await post_upload(app_client, csrf, "mnist", unique("broken mnist"), {
+        "images": ("images.idx3-ubyte", images), "labels": ("labels.idx1-ubyte", labels)})
+    assert response.status_code == 422
+    assert expected in html.unescape(response.text)
+    assert await dataset_uuids(hanami) == before
+
+
+async def test_bad_name_is_refused_before_anything_else(app_client: httpx.AsyncClient, hanami) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    before = await dataset_uuids(hanami)
+    for name, message in (("ab", "at least 4 characters"), ("9 lives", "must start with a letter"),
+                          ("True", "true or false")):
+        response = await post_upload(app_client, csrf, "csv", name, {"csv": ("d.csv", b"a,b\n1,2\n")})
+        assert response.status_code == 422 and message in html.unescape(response.text)
+    # what a browser sends when no file was chosen: parts with an empty file name
+    missing = await post_upload(app_client, csrf, "mnist", "no files here",
+                                {"images": ("", b""), "labels": ("", b"")})
+    assert missing.status_code == 422 and missing.text.count("Choose a file.") == 2
+    assert await dataset_uuids(hanami) == before
+
+
+async def test_upload_without_csrf_token_is_refused(app_client: httpx.AsyncClient, hanami) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    before = await dataset_uuids(hanami)
+    response = await post_upload(app_client, "wrong", "csv", unique("no csrf"), {"csv": ("d.csv", b"a,b\n1,2\n")})
+    assert response.status_code == 403
+    assert await dataset_uuids(hanami) == before
+
+
+async def test_htmx_422_returns_only_the_forms(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    response = await post_upload(app_client, csrf, "csv", unique("frag"), {"csv": ("d.csv", b"a\n1\n")}, htmx=True)
+    assert response.status_code == 422
+    assert "<html" not in response.text and 'data-testid="csv-form"' in response.text
+    assert "has only one column" in response.text
+
+
+# -- uploads end to end -----------------------------------------------------------------------
+
+
+async def test_csv_upload_end_to_end(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("demo csv")
+    response = await post_upload(app_client, csrf, "csv", name, {"csv": ("demo-sine.csv", demo_files.csv.read_bytes())})
+    assert response.status_code == 303
+    status_url = response.headers["location"]
+    assert "/datasets/uploads/" in status_url
+    page = await finished_status(app_client, status_url)
+    assert 'data-phase="done"' in page and 'data-testid="upload-done"' in page
+    assert "100.0 %" in page and "Next step" in page
+    record = (await hanami.list_datasets()).find("name", name)
+    assert record is not None and record["type"] == "csv"
+    detail = await app_client.get(f"/datasets/{record['uuid']}")
+    assert detail.status_code == 200
+    assert re.search(r'data-testid="lines">400<', detail.text)
+    assert (await hanami.get_dataset(record["uuid"]))["lines"] == 400
+    # the upload is in the console's audit trail
+    entries = await app_client.app.state.audit.entries(user_id=ADMIN_ID)
+    assert any(e.action == "dataset upload" and record["uuid"] in e.detail and e.outcome == "ok" for e in entries)
+    await hanami.delete_dataset(record["uuid"])
+
+
+async def test_mnist_upload_end_to_end_via_htmx(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("small mnist")
+    response = await post_upload(app_client, csrf, "mnist", name, {
+        "images": (demo_files.small_images.name, demo_files.small_images.read_bytes()),
+        "labels": (demo_files.small_labels.name, demo_files.small_labels.read_bytes()),
+    }, htmx=True)
+    assert response.status_code == 200
+    assert "<html" not in response.text and 'data-testid="upload-status"' in response.text
+    status_url = response.headers["X-Upload-Status"]
+    page = await finished_status(app_client, status_url)
+    assert 'data-phase="done"' in page
+    # the finished status block no longer polls
+    assert "hx-trigger" not in page
+    record = (await hanami.list_datasets()).find("name", name)
+    data = await hanami.get_dataset(record["uuid"])
+    assert (data["lines"], data["inputs"], data["outputs"]) == (200, 784, 10)
+    listing = await app_client.get("/datasets", params={"q": name})
+    row = re.search(r'data-uuid="%s">(.*?)</tr>' % record["uuid"], listing.text, re.S).group(1)
+    assert [c for c in re.findall(r'class="num">([^<]*)<', row)] == ["784", "10", "200"]
+    await hanami.delete_dataset(record["uuid"])
+
+
+async def test_status_is_private_to_the_session_that_started_it(
+    app_client: httpx.AsyncClient, emulator, hanami, demo_files
+) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    response = await post_upload(app_client, csrf, "csv", unique("private"),
+                                 {"csv": ("demo.csv", demo_files.csv.read_bytes())})
+    status_url = response.headers["location"]
+    await finished_status(app_client, status_url)
+    transport = httpx.ASGITransport(app=app_client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as other:
+        other_csrf = await login(other, ADMIN_ID, ADMIN_PASSWORD)  # same user, another session
+        assert (await other.get(status_url)).status_code == 404
+        assert (await other.post(status_url + "/cancel", data={"csrf_token": other_csrf})).status_code == 404
+    assert (await app_client.get("/datasets/uploads/not-an-upload-id-at-all")).status_code == 404
+    for uuid in (await hanami.list_datasets()).column("uuid"):
+        record = (await hanami.list_datasets()).find("uuid", uuid)
+        if record and record["name"].startswith("private "):
+            await hanami.delete_dataset(uuid)
+
+
+async def test_cancel_deletes_the_half_dataset(app_client: httpx.AsyncClient, hanami, tmp_path: Path) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    # big enough (about 12 MB, ~90 chunks of 128 KiB) that the cancel lands while chunks are sent
+    rows = "\n".join(f"{i}.12345678901234567890,{i % 7}.98765432109876543210" for i in range(220_000))
+    content = ("a,b\n" + rows + "\n").encode()
+    name = unique("cancel me")
+    before = await dataset_uuids(hanami)
+    response = await post_upload(app_client, csrf, "csv", name, {"csv": ("big.csv", content)})
+    status_url = response.headers["location"]
+
+    async def sending() -> bool:
+        page = await app_client.get(status_url, headers={"HX-Request": "true"})
+        return 'data-phase="sending"' in page.text or 'data-phase="done"' in page.text
+
+    await wait_for(sending, timeout=30, interval=0.01)
+    cancelled = await app_client.post(status_url + "/cancel", data={"csrf_token": csrf},
+                                      headers={"HX-Request": "true"})
+    assert cancelled.status_code == 200
+    assert 'data-phase="cancelled"' in cancelled.text
+    assert await dataset_uuids(hanami) == before
+    entries = await app_client.app.state.audit.entries(user_id=ADMIN_ID)
+    assert any(e.action == "dataset upload" and e.outcome == "cancelled" and name in e.detail for e in entries)
+
+
+async def test_csv_name_clash_with_own_dataset_is_refused(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("clash")
+    uuid = await hanami.upload_csv(name, demo_files.csv)
+    response = await post_upload(app_client, csrf, "csv", name, {"csv": ("d.csv", b"a,b\n1,2\n")})
+    assert response.status_code == 422 and "would be overwritten" in response.text
+    await hanami.delete_dataset(uuid)
+
+
+# -- list, detail, delete ---------------------------------------------------------------------
+
+
+async def test_list_search_sort_fragment_and_unfinished_rows(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    tag = secrets.token_hex(3)
+    done = await hanami.upload_csv(f"list {tag} b", demo_files.csv)
+    # an unfinished upload: listed, but GET dataset fails (Q-D7)
+    init = await hanami._call("POST", "v1/csv/dataset", body={"name": f"list {tag} a", "input_data_size": 10})
+    unfinished = init["uuid"]
+    try:
+        page = await app_client.get("/datasets", params={"q": tag, "sort": "name", "order": "asc"})
+        assert page.status_code == 200 and "<html" in page.text
+        rows = re.findall(r'data-uuid="([0-9a-f-]+)"', page.text)
+        assert rows == [unfinished, done]
+        unfinished_row = re.search(r'data-uuid="%s">(.*?)</tr>' % unfinished, page.text, re.S).group(1)
+        assert re.findall(r'class="num">([^<]*)<', unfinished_row) == ["—", "—", "—"]
+        assert "incomplete" in unfinished_row
+        fragment = await app_client.get("/datasets", params={"q": tag, "sort": "lines", "order": "desc"},
+                                        headers={"HX-Request": "true"})
+        assert fragment.status_code == 200 and "<html" not in fragment.text
+        assert re.findall(r'data-uuid="([0-9a-f-]+)"', fragment.text) == [done, unfinished]
+        assert "Vary" in fragment.headers or "vary" in fragment.headers
+        none = await app_client.get("/datasets", params={"q": "no-such-dataset-" + tag})
+        assert 'data-testid="no-match"' in none.text
+    finally:
+        await hanami.delete_dataset(done)
+        await hanami.delete_dataset(unfinished)
+
+
+async def test_delete_through_the_confirmation_page(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("delete me")
+    uuid = await hanami.upload_csv(name, demo_files.csv)
+    detail = await app_client.get(f"/datasets/{uuid}")
+    assert f'/datasets/{uuid}/delete' in detail.text
+    confirm = await app_client.get(f"/datasets/{uuid}/delete")
+    assert confirm.status_code == 200 and name in confirm.text and 'method="post"' in confirm.text
+    refused = await app_client.post(f"/datasets/{uuid}/delete", data={"csrf_token": "forged"})
+    assert refused.status_code == 403 and uuid in await dataset_uuids(hanami)
+    deleted = await app_client.post(f"/datasets/{uuid}/delete", data={"csrf_token": csrf})
+    assert deleted.status_code == 303 and deleted.headers["location"].endswith("/datasets")
+    assert uuid not in await dataset_uuids(hanami)
+    listing = await app_client.get("/datasets")
+    assert f"Dataset '{name}' deleted." in html.unescape(listing.text)
+    gone = await app_client.get(f"/datasets/{uuid}")
+    assert gone.status_code == 404
+    entries = await app_client.app.state.audit.entries(user_id=ADMIN_ID)
+    assert any(e.action == "dataset delete" and uuid in e.detail for e in entries)
+
+
+async def test_upload_page_and_empty_state(app_client: httpx.AsyncClient, emulator) -> None:
+    # a fresh user in a fresh project sees the empty state with the first step
+    project, user = f"dsproj_{secrets.token_hex(3)}", f"dsuser_{secrets.token_hex(3)}"
+    async with HanamiClient(emulator.url) as client:
+        admin = client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+        await admin.create_project(project, "Datasets Project")
+        await admin.create_user(user, "Dataset User", "user-password-1", False)
+        await admin.assign_project(user, project, "member", False)
+    await login(app_client, user, "user-password-1")
+    page = await app_client.get("/datasets")
+    assert page.status_code == 200 and "No datasets yet" in page.text and "/datasets/upload" in page.text
+    upload = await app_client.get("/datasets/upload")
+    assert upload.status_code == 200
+    assert 'enctype="multipart/form-data"' in upload.text and "js/upload.js" in upload.text

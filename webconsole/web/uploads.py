@@ -1,0 +1,494 @@
+"""Dataset uploads: browser -> console (multipart, spooled to disk), strict validation, then a
+background task that sends the files to Hanami while any replica can show its progress.
+
+Two legs, each with its own progress bar:
+
+1. browser -> console: a normal multipart form POST (XMLHttpRequest with upload progress when
+   JavaScript is on). Starlette spools each file to disk beyond 1 MB; the files are copied to
+   named files in a private folder (the validators and the client read paths) and checked with
+   Hanami's rules in a thread. A broken file re-renders the form (422) and nothing reaches Hanami.
+2. console -> Hanami: an asyncio task of this process runs ``api.upload_mnist`` /
+   ``api.upload_csv``. Its state lives in the shared store under ``upload:<id>`` so the status page
+   works on every replica; a cancel request sets ``upload-cancel:<id>``, which the owning task
+   watches (and cancels at once when the request lands on the owning replica).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
+
+from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import HanamiError
+from webconsole.protocol.csvdata import validate_csv
+from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
+from webconsole.sessions import Session
+from webconsole.web.auth import client_address
+from webconsole.web.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
+from webconsole.web.render import is_htmx, render
+
+log = logging.getLogger("webconsole.uploads")
+
+router = resource_router()
+# The upload POST parses its multipart body with tight limits BEFORE the CSRF check reads the
+# token from it (the shared check would otherwise parse it first, with Starlette's loose
+# defaults). The CSRF and origin check still runs, as the route's second dependency.
+upload_router = APIRouter()
+
+STATE_PREFIX = "upload:"
+CANCEL_PREFIX = "upload-cancel:"
+STATE_TTL = 3600.0
+COPY_BUFFER = 1 << 20
+STORE_INTERVAL = 0.25  # seconds between progress writes to the shared store
+CANCEL_POLL = 0.5  # seconds between checks for a cancel request made on another replica
+RUNNING = ("validating", "sending", "finalising")
+
+# Hanami's NAME rule (contract §1.6), 4-256 bytes.
+NAME_RULE = re.compile(r"[a-zA-Z][a-zA-Z_0-9 ]*")
+# Stored names that Hanami reads back as booleans break every later call (Q-G4).
+BOOLEAN_WORDS = {"true", "True", "TRUE", "false", "False", "FALSE"}
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class UploadCancelled(Exception):
+    """A cancel request reached the task (possibly through another replica)."""
+
+
+def check_dataset_name(name: str) -> str | None:
+    """The reason ``name`` would be refused by Hanami (or break it), or None."""
+    size = len(name.encode())
+    if size < 4:
+        return "The name needs at least 4 characters."
+    if size > 256:
+        return "The name can have at most 256 characters."
+    if not NAME_RULE.fullmatch(name):
+        return ("The name must start with a letter and may only contain letters, digits, "
+                "underscores and spaces.")
+    if name in BOOLEAN_WORDS:
+        return "Hanami cannot store a dataset named true or false; choose another name."
+    return None
+
+
+def session_key(session: Session) -> str:
+    """Who may see an upload: a hash of the session id (the id itself never goes into the store)."""
+    return hashlib.sha256(session.id.encode()).hexdigest()
+
+
+@dataclass
+class UploadState:
+    """What every replica knows about one upload (JSON in the shared store)."""
+
+    id: str
+    owner: str  # session_key() of the session that started it
+    user_id: str
+    kind: str  # "mnist" | "csv"
+    name: str
+    files: list[str]
+    phase: str = "validating"
+    bytes_sent: int = 0
+    bytes_total: int = 0
+    started_at: float = field(default_factory=time.time)
+    sending_started_at: float = 0.0
+    updated_at: float = field(default_factory=time.time)
+    finished_at: float = 0.0
+    error: str = ""
+    dataset_uuid: str = ""
+    lines: int = 0
+    inputs: int = 0
+    columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        return self.phase in RUNNING
+
+    @property
+    def fraction(self) -> float:
+        if self.phase == "done":
+            return 1.0
+        return self.bytes_sent / self.bytes_total if self.bytes_total else 0.0
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second of the console -> Hanami leg so far."""
+        if not self.sending_started_at or not self.bytes_sent:
+            return 0.0
+        end = self.finished_at or self.updated_at
+        return self.bytes_sent / max(end - self.sending_started_at, 1e-3)
+
+    @property
+    def seconds_left(self) -> float | None:
+        rate = self.rate
+        if not self.running or rate <= 0:
+            return None
+        return (self.bytes_total - self.bytes_sent) / rate
+
+    @property
+    def rate_text(self) -> str:
+        return f"{human_bytes(self.rate)}/s" if self.rate else "—"
+
+    @property
+    def time_left_text(self) -> str:
+        left = self.seconds_left
+        return human_duration(left) if left is not None else "—"
+
+
+def human_bytes(value: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+async def load_state(request: Request, upload_id: str) -> UploadState | None:
+    raw = await request.app.state.store.get(STATE_PREFIX + upload_id)
+    return UploadState(**json.loads(raw)) if raw else None
+
+
+async def save_state(store: Any, state: UploadState) -> None:
+    state.updated_at = time.time()
+    await store.set(STATE_PREFIX + state.id, json.dumps(asdict(state)).encode(), STATE_TTL)
+
+
+async def visible_upload(request: Request, session: Session, upload_id: str) -> UploadState:
+    """The upload if this session started it; anyone else learns nothing (404)."""
+    state = await load_state(request, upload_id) if re.fullmatch(r"[A-Za-z0-9_-]{16,64}", upload_id) else None
+    if state is None or not secrets.compare_digest(state.owner, session_key(session)):
+        raise NotFoundPage("No such upload: it finished more than an hour ago, or it is not yours.")
+    return state
+
+
+class NotFoundPage(Exception):
+    """Rendered as a 404 page by the handler installed in setup()."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# -- browser -> console -------------------------------------------------------------------------
+
+
+async def parse_upload_form(request: Request) -> None:
+    """Parse the multipart body with tight limits (spooled to disk past 1 MB per file)."""
+    settings = request.app.state.settings
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > 2 * settings.max_upload_bytes + (1 << 20):
+        raise TooLarge(settings.max_upload_bytes)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadUpload("The upload must be sent as a multipart form.")
+    try:
+        await request.form(max_files=2, max_fields=10)
+    except MultiPartException as exc:
+        raise BadUpload(f"The upload could not be read: {exc.message}") from None
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class BadUpload(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _safe_filename(filename: str | None, fallback: str) -> str:
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_FILENAME.sub("_", base).strip(" .")[:120]
+    return base or fallback
+
+
+def _copy_to(source: UploadFile, target: Path) -> int:
+    """Copy a spooled upload to a named file (in a thread: blocking I/O), 1 MB at a time."""
+    source.file.seek(0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        shutil.copyfileobj(source.file, out, COPY_BUFFER)
+        return out.tell()
+
+
+def _file_field(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    if isinstance(value, UploadFile) and value.filename:
+        return value
+    return None
+
+
+# -- console -> Hanami --------------------------------------------------------------------------
+
+
+def _tasks(app: FastAPI) -> dict[str, asyncio.Task[None]]:
+    return app.state.dataset_upload_tasks
+
+
+async def _watch_cancel(store: Any, upload_id: str) -> None:
+    while await store.get(CANCEL_PREFIX + upload_id) is None:
+        await asyncio.sleep(CANCEL_POLL)
+    raise UploadCancelled()
+
+
+async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str) -> None:
+    """The background task: send the validated files, keep the shared state current, clean up."""
+    store = app.state.store
+    last_write = 0.0
+
+    started = asyncio.Event()  # set once Hanami created the dataset (first progress report)
+
+    async def progress(sent: int, total: int) -> None:
+        nonlocal last_write
+        started.set()
+        state.bytes_sent, state.bytes_total = sent, total
+        now = time.monotonic()
+        if sent >= total:
+            state.phase = "finalising"
+        if now - last_write >= STORE_INTERVAL or sent >= total or sent == 0:
+            last_write = now
+            await save_state(store, state)
+
+    async def upload() -> str:
+        if state.kind == "mnist":
+            return await api.upload_mnist(state.name, paths[0], paths[1], progress)
+        return await api.upload_csv(state.name, paths[0], progress)
+
+    outcome, detail = "ok", ""
+    try:
+        state.phase, state.sending_started_at = "sending", time.time()
+        await save_state(store, state)
+        uploading = asyncio.ensure_future(upload())
+        watcher = asyncio.ensure_future(_watch_cancel(store, state.id))
+        try:
+            await asyncio.wait({uploading, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not uploading.done() and not started.is_set():
+                # Cancelled while POST init is in flight, the client would never learn the new
+                # dataset's uuid and could not delete it: let the init answer arrive first.
+                waiter = asyncio.ensure_future(started.wait())
+                await asyncio.shield(asyncio.wait({uploading, waiter}, timeout=30,
+                                                  return_when=asyncio.FIRST_COMPLETED))
+                waiter.cancel()
+            # Cancelling the upload makes the client delete the half-made dataset (shielded).
+            for future in (uploading, watcher):
+                future.cancel()
+            await asyncio.gather(uploading, watcher, return_exceptions=True)
+        if watcher.done() and not watcher.cancelled() and isinstance(watcher.exception(), UploadCancelled):
+            raise UploadCancelled()
+        state.dataset_uuid = uploading.result()
+        state.phase, state.bytes_sent = "done", state.bytes_total
+        detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
+    except (UploadCancelled, asyncio.CancelledError):
+        state.phase, state.error = "cancelled", "The upload was cancelled; nothing was kept on Hanami."
+        outcome, detail = "cancelled", f"{state.kind} dataset '{state.name}' cancelled"
+    except HanamiError as exc:
+        state.phase = "failed"
+        state.error = exc.message or f"Hanami refused the upload ({type(exc).__name__})."
+        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
+    except Exception as exc:  # a bug or an I/O failure: the user must still see the upload end
+        log.exception("upload %s failed", state.id)
+        state.phase, state.error = "failed", f"The console failed while sending the files ({type(exc).__name__})."
+        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
+    finally:
+        state.finished_at = time.time()
+        await asyncio.shield(_finish(app, state, paths, client, outcome, detail))
+
+
+async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: str, outcome: str,
+                  detail: str) -> None:
+    store = app.state.store
+    await asyncio.to_thread(shutil.rmtree, paths[0].parent.parent, True)
+    await save_state(store, state)
+    await store.delete(CANCEL_PREFIX + state.id)
+    await app.state.audit.record(state.user_id, "dataset upload", detail, client, outcome)
+    _tasks(app).pop(state.id, None)
+
+
+def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
+    app = request.app
+    task = asyncio.create_task(_send(app, api, state, paths, client_address(request)),
+                               name=f"dataset-upload-{state.id}")
+    _tasks(app)[state.id] = task
+
+
+# -- routes -------------------------------------------------------------------------------------
+
+
+async def _form_error(request: Request, kind: str, name: str, errors: dict[str, str]) -> Response:
+    return await render(
+        request, "datasets/upload.html",
+        {"form_kind": kind, "values": {"name": name}, "errors": errors},
+        block="upload_forms", status_code=422,
+    )
+
+
+@upload_router.post(
+    "/datasets/upload", name="datasets_upload_create",
+    # order matters: refuse anonymous posts before reading the body, read it, then check CSRF
+    dependencies=[Depends(require_session), Depends(parse_upload_form), Depends(csrf_protect)],
+)
+async def create(request: Request, session: CurrentSession, api: Hanami) -> Response:
+    form = await request.form()
+    kind = form.get("kind")
+    kind = kind if kind in ("mnist", "csv") else "csv"
+    name = str(form.get("name") or "").strip()
+    fields = ("images", "labels") if kind == "mnist" else ("csv",)
+    uploads = {key: _file_field(form, key) for key in fields}
+    errors: dict[str, str] = {}
+    problem = check_dataset_name(name)
+    if problem:
+        errors["name"] = problem
+    for key, upload in uploads.items():
+        if upload is None:
+            errors[key] = "Choose a file."
+        elif upload.size is not None and upload.size > request.app.state.settings.max_upload_bytes:
+            errors[key] = f"The file is larger than {request.app.state.settings.max_upload_bytes} bytes."
+    if not errors and kind == "csv":
+        clash = [r for r in (await api.list_datasets()).records()
+                 if r.get("type") == "csv" and r.get("name") == name and r.get("owner_id") == session.user_id]
+        if clash:
+            # Q-D3: Hanami stores CSV data as <name>_csv_<owner>: the old dataset would be overwritten.
+            errors["name"] = (f"You already have a CSV dataset named '{name}'. Hanami keeps CSV data per "
+                              "name and owner, so the old one would be overwritten: choose another name.")
+    if errors:
+        await form.close()
+        return await _form_error(request, kind, name, errors)
+
+    settings = request.app.state.settings
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="hanami-upload-", dir=settings.upload_dir))
+    handed_over = False
+    try:
+        paths = []
+        for key, upload in uploads.items():
+            assert upload is not None
+            target = folder / key / _safe_filename(upload.filename, f"{key}.data")
+            await asyncio.to_thread(_copy_to, upload, target)
+            paths.append(target)
+        await form.close()
+        state = UploadState(id=secrets.token_urlsafe(18), owner=session_key(session), user_id=session.user_id,
+                            kind=kind, name=name, files=[p.name for p in paths],
+                            bytes_total=sum(p.stat().st_size for p in paths))
+        await save_state(request.app.state.store, state)
+        try:
+            if kind == "mnist":
+                info = await asyncio.to_thread(validate_mnist_pair, paths[0], paths[1])
+                state.lines, state.inputs = info.count, info.inputs
+            else:
+                csv_info = await asyncio.to_thread(validate_csv, paths[0])
+                state.lines, state.columns = csv_info.lines, csv_info.columns
+                if csv_info.unusable_columns:
+                    state.warnings.append(
+                        "These columns can never match a brick name (only letters, digits and _): "
+                        + ", ".join(csv_info.unusable_columns))
+        except DataFormatError as exc:
+            await request.app.state.store.delete(STATE_PREFIX + state.id)
+            target_field = "labels" if exc.message.startswith("The label file") else fields[0]
+            await request.app.state.audit.record(session.user_id, "dataset upload",
+                                                 f"{kind} dataset '{name}' refused: {exc.message}",
+                                                 client_address(request), "refused")
+            return await _form_error(request, kind, name, {target_field: exc.message})
+        if await request.is_disconnected():
+            # the browser cancelled while the files were checked: start nothing
+            await request.app.state.store.delete(STATE_PREFIX + state.id)
+            return Response(status_code=204)
+        start_upload(request, api, state, paths)
+        handed_over = True
+    finally:
+        if not handed_over:
+            await form.close()
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+    status_url = str(request.url_for("datasets_upload_status", upload_id=state.id))
+    if is_htmx(request):
+        return await render(request, "datasets/status.html", {"upload": state}, block="upload_status",
+                            headers={"HX-Push-Url": status_url, "X-Upload-Status": status_url})
+    return RedirectResponse(status_url, status_code=303)
+
+
+@router.get("/datasets/uploads/{upload_id}", name="datasets_upload_status")
+async def status(request: Request, upload_id: str, session: CurrentSession) -> Response:
+    state = await visible_upload(request, session, upload_id)
+    return await render(request, "datasets/status.html", {"upload": state}, block="upload_status")
+
+
+@router.post("/datasets/uploads/{upload_id}/cancel", name="datasets_upload_cancel")
+async def cancel(request: Request, upload_id: str, session: CurrentSession) -> Response:
+    state = await visible_upload(request, session, upload_id)
+    if state.running:
+        await request.app.state.store.set(CANCEL_PREFIX + upload_id, b"1", STATE_TTL)
+        task = _tasks(request.app).get(upload_id)
+        if task is not None:
+            task.cancel()
+            # Wait for the clean-up (dataset deleted, files removed) so the answer shows the end state.
+            await asyncio.wait({task}, timeout=10)
+        state = await visible_upload(request, session, upload_id)
+    if is_htmx(request):
+        return await render(request, "datasets/status.html", {"upload": state}, block="upload_status")
+    return RedirectResponse(str(request.url_for("datasets_upload_status", upload_id=upload_id)), status_code=303)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotFoundPage)
+    return await render(
+        request, "error.html",
+        {"status": 404, "title": "Not found", "message": exc.message, "detail": "", "preformatted": False,
+         "request_id": getattr(request.state, "request_id", "")},
+        block="alert", status_code=404,
+    )
+
+
+def setup(app: FastAPI) -> None:
+    """Register the upload POST (its own dependency order), task bookkeeping and error pages."""
+    app.state.dataset_upload_tasks = {}
+    app.include_router(upload_router)
+
+    async def bad_upload(request: Request, exc: Exception) -> Response:
+        message = (f"A file is larger than the console accepts ({exc.limit} bytes per file)."
+                   if isinstance(exc, TooLarge) else getattr(exc, "message", "The upload was refused."))
+        return await render(
+            request, "error.html",
+            {"status": 413 if isinstance(exc, TooLarge) else 400, "title": "Upload refused",
+             "message": message, "detail": "", "preformatted": False,
+             "request_id": getattr(request.state, "request_id", "")},
+            block="alert", status_code=413 if isinstance(exc, TooLarge) else 400,
+        )
+
+    app.add_exception_handler(TooLarge, bad_upload)
+    app.add_exception_handler(BadUpload, bad_upload)
+    app.add_exception_handler(NotFoundPage, _not_found)
+
+    async def stop_uploads(app: FastAPI) -> None:
+        # Stopping the console cancels running uploads: the client deletes each half dataset.
+        tasks = list(_tasks(app).values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+
+    app.state.shutdown_hooks.append(stop_uploads)
