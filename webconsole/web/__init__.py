@@ -8,6 +8,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "metrics",
     "auth",
     "home",
+    "datasets",
     "clusters",
     "checkpoints",
     "hosts",
