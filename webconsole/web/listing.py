@@ -91,7 +91,11 @@ def paginate(
     if q:
         needle = q.lower()
         rows = [row for row in rows if any(needle in str(row.get(col, "")).lower() for col in search)]
+    # missing values stay last in both directions
+    missing = [row for row in rows if row.get(sort) is None]
+    rows = [row for row in rows if row.get(sort) is not None]
     rows.sort(key=lambda row: _sort_key(row.get(sort)), reverse=(order == "desc"))
+    rows += missing
     total = len(rows)
     pages = max(1, ceil(total / per_page))
     try:
