@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hanami_scripted import Reply, ScriptedHTTP, make_token
 
-from webconsole.hanami import BackendError, Conflict, HanamiClient, NotFound
+from webconsole.hanami import BackendError, BadRequest, Conflict, HanamiClient, NotFound
 
 DS = "d5e7a1f0-0000-4000-8000-000000000001"
 OTHER = "d5e7a1f0-0000-4000-8000-0000000000ff"
@@ -109,3 +109,61 @@ async def test_measurements_and_info_unwrapped(http_server: ScriptedHTTP, client
     assert len((await api.temperature())["hours"]) == 24
     assert (await api.system_info())["hostname"] == "node1"
     assert (await api.threading()) == {"HttpServer": [0, 8]}
+
+
+@pytest.mark.parametrize("page", [-1, 1_000_000_001, 99_999_999_999])
+async def test_log_page_out_of_range_is_refused_locally(http_server: ScriptedHTTP, client: HanamiClient,
+                                                        token: str, page: int) -> None:
+    with pytest.raises(BadRequest, match="page"):
+        await client.api(token).audit_log(page)  # Q-C6: would crash the real backend
+    with pytest.raises(BadRequest, match="page"):
+        await client.api(token).error_log(page)
+    assert http_server.seen == []
+
+
+@pytest.mark.parametrize("word", ["true", "True", "TRUE", "false", "False", "FALSE"])
+async def test_boolean_words_as_names_are_refused_locally(http_server: ScriptedHTTP, client: HanamiClient,
+                                                          token: str, word: str, tmp_path) -> None:
+    api = client.api(token)
+    calls = [
+        api.create_project(word, "Some Project"),
+        api.create_project("some_project", word),
+        api.create_user(word, "Some User", "password1", False),
+        api.create_user("some_user", word, "password1", False),
+        api.assign_project("some_user", word, "member", False),
+        api.assign_project("some_user", "proj", word, False),
+        api.create_cluster(word, "version: 1\n"),
+        api.save_checkpoint(CLUSTER, word),
+        api.create_task(word, "train", CLUSTER, DS),
+        api.upload_csv(word, tmp_path / "x.csv"),
+        api.upload_mnist(word, tmp_path / "i", tmp_path / "l"),
+    ]
+    for call in calls:
+        with pytest.raises(BadRequest, match="boolean"):  # Q-G4
+            await call
+    assert http_server.seen == []
+
+
+async def test_user_projects_of_an_admin_falls_back_to_get_user(http_server: ScriptedHTTP, client: HanamiClient,
+                                                                token: str) -> None:
+    assignment = {"is_project_admin": True, "project_id": "proj", "role": "admin"}
+    http_server.on("GET", "/control/v1/user/project", Reply(500, ""))  # Q-U3
+    http_server.on("GET", "/control/v1/user", {"id": "asdf", "is_admin": True, "projects": [assignment]})
+    assert await client.api(token).user_projects("asdf") == [assignment]
+    assert [s.target for s in http_server.seen] == ["/control/v1/user/project?user_id=asdf",
+                                                    "/control/v1/user?id=asdf"]
+
+
+async def test_csv_name_reuse_by_same_owner_is_a_conflict(listed: ScriptedHTTP, client: HanamiClient,
+                                                          tmp_path) -> None:
+    csv = tmp_path / "x.csv"
+    csv.write_bytes(b"a,b\n1,2\n")
+    listed.on("GET", "/control/v1/dataset/all", {
+        "header": ["uuid", "project_id", "owner_id", "visibility", "name", "type"],
+        "body": [[DS, "proj", "alice@example", "private", "sine", "csv"]]})
+    with pytest.raises(Conflict, match="already exists"):  # Q-D3: same file on the backend
+        await client.api(make_token("alice@example")).upload_csv("sine", csv)
+    assert [s.path for s in listed.seen] == ["/control/v1/dataset/all"]
+    listed.on("POST", "/control/v1/csv/dataset", Reply(500, ""))  # another owner may use the name
+    with pytest.raises(BackendError):
+        await client.api(make_token("bob@example")).upload_csv("sine", csv)

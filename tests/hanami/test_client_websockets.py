@@ -29,6 +29,7 @@ DS = "d5e7a1f0-0000-4000-8000-000000000001"
 T_IN = "7e3f0000-0000-4000-8000-000000000001"
 T_LABEL = "7e3f0000-0000-4000-8000-000000000002"
 CLUSTER = "c1a55e00-0000-4000-8000-000000000001"
+DATASET_HEADER = ["uuid", "project_id", "owner_id", "visibility", "name", "type"]
 
 
 def ok() -> bytes:
@@ -43,6 +44,7 @@ def upload_routes(server: ScriptedHTTP, kind: str = "csv") -> None:
     server.on("GET", "/control/v1/dataset/progress", {"complete": False, "uuid": DS}, {"complete": True, "uuid": DS})
     server.on("PUT", f"/control/v1/{kind}/dataset", {"uuid": DS})
     server.on("DELETE", "/control/v1/dataset", {})
+    server.on("GET", "/control/v1/dataset/all", {"header": DATASET_HEADER, "body": []})
 
 
 def write(path: Path, size: int) -> Path:

@@ -35,6 +35,28 @@ StrPath = str | PathLike[str]
 _HTTP_TYPES = {"DELETE": 1, "GET": 2, "HEAD": 3, "POST": 4, "PUT": 5}
 
 
+# Stored text that reads back as a boolean (§1.8); as a name or id it breaks every later answer
+# that has to contain it (the output check fails: 500, Q-G4).
+_BOOLEAN_WORDS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
+_MAX_PAGE = 1_000_000_000  # larger query integers crash the real backend (Q-C6)
+
+
+def _plain_text(field: str, value: str, endpoint: str) -> str:
+    if value in _BOOLEAN_WORDS:
+        raise BadRequest(
+            f"Given item '{field}' can not be '{value}': Hanami would store it as a boolean.",
+            status=400, endpoint=endpoint,
+        )
+    return value
+
+
+def _page(page: int, endpoint: str) -> int:
+    if isinstance(page, bool) or not isinstance(page, int) or not 0 <= page <= _MAX_PAGE:
+        raise BadRequest(f"Given item 'page' must be a whole number from 0 to {_MAX_PAGE}",
+                         status=400, endpoint=endpoint)
+    return page
+
+
 def _template_base64(text: str) -> str:
     """Standard base64 (with padding) of the LF-normalised template text (§6.2: ``\\r`` is fatal)."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -116,7 +138,8 @@ class HanamiAPI:
         return await self._object("GET", "v1/project", query={"id": id})
 
     async def create_project(self, id: str, name: str) -> dict:
-        return await self._object("POST", "v1/project", body={"id": id, "name": name})
+        body = {"id": _plain_text("id", id, "POST v1/project"), "name": _plain_text("name", name, "POST v1/project")}
+        return await self._object("POST", "v1/project", body=body)
 
     async def delete_project(self, id: str) -> None:
         await self._call("DELETE", "v1/project", query={"id": id})
@@ -130,22 +153,37 @@ class HanamiAPI:
         return await self._object("GET", "v1/user", query={"id": id})
 
     async def create_user(self, id: str, name: str, password: str, is_admin: bool) -> dict:
-        body = {"id": id, "name": name, "password": password, "is_admin": bool(is_admin)}
+        body = {"id": _plain_text("id", id, "POST v1/user"), "name": _plain_text("name", name, "POST v1/user"),
+                "password": password, "is_admin": bool(is_admin)}
         return await self._object("POST", "v1/user", body=body)
 
     async def delete_user(self, id: str) -> None:
         await self._call("DELETE", "v1/user", query={"id": id})
 
     async def assign_project(self, user_id: str, project_id: str, role: str, is_project_admin: bool) -> dict:
-        body = {"id": user_id, "project_id": project_id, "role": role, "is_project_admin": bool(is_project_admin)}
+        endpoint = "POST v1/user/project"
+        body = {"id": user_id, "project_id": _plain_text("project_id", project_id, endpoint),
+                "role": _plain_text("role", role, endpoint), "is_project_admin": bool(is_project_admin)}
         return await self._object("POST", "v1/user/project", body=body)
 
     async def remove_project(self, user_id: str, project_id: str) -> dict:
         return await self._object("DELETE", "v1/user/project", query={"id": user_id, "project_id": project_id})
 
     async def user_projects(self, user_id: str) -> list[dict]:
-        """Assignments of a non-admin user (admin only; for admin users the backend answers 500, Q-U3)."""
-        data = await self._object("GET", "v1/user/project", query={"user_id": user_id})
+        """Project assignments of a user (admin only; members get ``AdminOnly``, Q-U1).
+
+        For an admin user ``GET v1/user/project`` answers 500 (Q-U3); then the assignments are
+        taken from ``GET v1/user`` instead (real assignments only, never the virtual ``admin``).
+        """
+        try:
+            data = await self._object("GET", "v1/user/project", query={"user_id": user_id})
+        except BackendError as exc:
+            if exc.status != 500:
+                raise
+            try:
+                data = await self.get_user(user_id)
+            except HanamiError:
+                raise exc from None
         projects = data.get("projects")
         if not isinstance(projects, list):
             raise BackendError("the project list of the backend is malformed", status=200,
@@ -162,7 +200,7 @@ class HanamiAPI:
 
     async def create_cluster(self, name: str, template_text: str) -> dict:
         """Always sends ``template`` (base64 with padding of the LF-only text), see Q-C1/Q-C5."""
-        body = {"name": name, "template": _template_base64(template_text)}
+        body = {"name": _plain_text("name", name, "POST v1/cluster"), "template": _template_base64(template_text)}
         return await self._object("POST", "v1/cluster", body=body)
 
     async def delete_cluster(self, uuid: str) -> None:
@@ -170,7 +208,8 @@ class HanamiAPI:
 
     async def save_checkpoint(self, cluster_uuid: str, name: str) -> dict:
         """Queues a save task; its uuid is the future checkpoint's uuid."""
-        return await self._object("POST", "v1/cluster/save", body={"name": name, "cluster_uuid": cluster_uuid})
+        body = {"name": _plain_text("name", name, "POST v1/cluster/save"), "cluster_uuid": cluster_uuid}
+        return await self._object("POST", "v1/cluster/save", body=body)
 
     async def restore_checkpoint(self, cluster_uuid: str, checkpoint_uuid: str) -> dict:
         body = {"cluster_uuid": cluster_uuid, "checkpoint_uuid": checkpoint_uuid}
@@ -192,6 +231,7 @@ class HanamiAPI:
     ) -> dict:
         if type not in ("train", "request"):
             raise ValueError("type must be 'train' or 'request'")
+        _plain_text("name", name, "POST v1/task")
         await self._require_dataset(dataset_uuid, "POST v1/task")
         body = {"name": name, "type": type, "cluster_uuid": cluster_uuid, "dataset_uuid": dataset_uuid}
         return await self._object("POST", "v1/task", body=body)
@@ -276,6 +316,7 @@ class HanamiAPI:
 
         Any failure or cancellation after the dataset was created deletes it again.
         """
+        _plain_text("name", name, "POST v1/mnist/dataset")
         return await upload_dataset(
             self, "mnist", name, [images_path, labels_path], progress, complete_timeout=complete_timeout
         )
@@ -288,7 +329,23 @@ class HanamiAPI:
         *,
         complete_timeout: float = 60.0,
     ) -> str:
-        """Upload a CSV file (LF line endings) as a new dataset; returns the dataset uuid."""
+        """Upload a CSV file (LF line endings) as a new dataset; returns the dataset uuid.
+
+        Hanami names a CSV dataset's file after the dataset name and owner (Q-D3): a second CSV
+        dataset of the same name and owner would share (and on delete destroy) the first one's
+        data, so that is refused with ``Conflict``.
+        """
+        endpoint = "POST v1/csv/dataset"
+        _plain_text("name", name, endpoint)
+        owner = (self.token_claims().get("user") or {}).get("id")
+        if owner is not None:
+            for record in (await self.list_datasets()).records():
+                if record.get("type") == "csv" and record.get("name") == name and record.get("owner_id") == owner:
+                    raise Conflict(
+                        f"A CSV data-set named '{name}' already exists; Hanami would store both in one "
+                        "file. Choose another name or delete the existing data-set first.",
+                        endpoint=endpoint,
+                    )
         return await upload_dataset(self, "csv", name, [csv_path], progress, complete_timeout=complete_timeout)
 
     # -- checkpoints, results ----------------------------------------------------------------------
@@ -318,11 +375,11 @@ class HanamiAPI:
 
     async def audit_log(self, page: int = 0) -> Table:
         """The caller's own audit entries, 100 per page (``user_id`` is ignored by Hanami, Q-L1)."""
-        return await self._table("v1/audit_log", query={"page": int(page)})
+        return await self._table("v1/audit_log", query={"page": _page(page, "GET v1/audit_log")})
 
     async def error_log(self, page: int = 0, user_id: str | None = None) -> Table:
         """Error log entries of ``user_id`` (without: entries logged without a user, Q-L2)."""
-        query: dict[str, str | int] = {"page": int(page)}
+        query: dict[str, str | int] = {"page": _page(page, "GET v1/error_log")}
         if user_id:
             query["user_id"] = user_id
         return await self._table("v1/error_log", query=query)

@@ -74,7 +74,7 @@ class DirectIOSession:
         if ws is None:
             raise BackendUnavailable("the direct-IO connection is closed", endpoint=ENDPOINT)
         try:
-            await send(ws, message.SerializeToString(), ENDPOINT)
+            await send(ws, message.SerializeToString(), self.reply_timeout, ENDPOINT)
             raw = await receive(ws, self.reply_timeout, ENDPOINT, "the cluster")
             try:
                 return ClusterIO_Message.FromString(raw)

@@ -55,7 +55,8 @@ async def _send_file(ws: ClientConnection, path: StrPath, size: int, progress: _
             if not chunk:
                 raise BadRequest(f"the file {os.path.basename(path)} became shorter during the upload",
                                  endpoint=ENDPOINT)
-            await send(ws, FileUpload_Message(position=position, data=chunk).SerializeToString(), ENDPOINT)
+            frame = FileUpload_Message(position=position, data=chunk).SerializeToString()
+            await send(ws, frame, timeout, ENDPOINT)
             raw = await receive(ws, timeout, ENDPOINT, "the upload")
             try:
                 reply = FileUploadResponse_Message.FromString(raw)

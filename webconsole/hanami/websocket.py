@@ -70,9 +70,12 @@ async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str
     return frame.encode() if isinstance(frame, str) else bytes(frame)
 
 
-async def send(ws: ClientConnection, data: bytes | str, endpoint: str) -> None:
+async def send(ws: ClientConnection, data: bytes | str, timeout: float, endpoint: str) -> None:
+    """Send one frame; a backend that stops reading (full buffers) -> ``BackendUnavailable``."""
     try:
-        await ws.send(data)
+        await asyncio.wait_for(ws.send(data), timeout)
+    except TimeoutError:
+        raise BackendUnavailable(f"the backend did not read for {timeout:g} s", endpoint=endpoint) from None
     except websockets.ConnectionClosed:
         raise BackendUnavailable("the backend closed the websocket", endpoint=endpoint) from None
 
@@ -118,7 +121,7 @@ async def open_backend_websocket(
             ) from None
         try:
             init = json.dumps({"token": token, "target": target, "uuid": uuid})
-            await send(ws, init, endpoint)
+            await send(ws, init, timeout, endpoint)
             raw = await receive(ws, timeout, endpoint, "the backend")
             try:
                 reply = json.loads(raw.decode("utf-8"))
