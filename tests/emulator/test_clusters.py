@@ -176,3 +176,20 @@ def test_visibility_of_clusters(admin: Api, member: Api):
     assert admin.call("POST", "v1/cluster", {"name": name, "template": b64(SMALL)}).status_code == 409
     other = admin.ok("GET", "v1/cluster", query=f"uuid={theirs}")["name"]
     assert member.call("POST", "v1/cluster", {"name": other, "template": b64(SMALL)}).status_code == 200
+
+
+def test_project_admin_sees_the_whole_project(admin: Api):
+    project = unique("shared")
+    users = {}
+    for role, is_pa in (("plain", False), ("lead", True)):
+        uid = unique(role)
+        admin.ok("POST", "v1/user", {"id": uid, "name": "Someone", "password": "password1", "is_admin": False})
+        admin.ok("POST", "v1/user/project", {"id": uid, "project_id": project, "role": "member",
+                                             "is_project_admin": is_pa})
+        users[role] = Api(admin.server).login(uid, "password1")
+    plain_cluster = users["plain"].create_cluster(unique("plain "), SMALL)
+    lead_cluster = users["lead"].create_cluster(unique("lead "), SMALL)
+    assert {r[0] for r in users["lead"].ok("GET", "v1/cluster/all")["body"]} == {plain_cluster, lead_cluster}
+    assert {r[0] for r in users["plain"].ok("GET", "v1/cluster/all")["body"]} == {plain_cluster}
+    assert users["lead"].ok("DELETE", "v1/cluster", query=f"uuid={plain_cluster}") == {}
+    assert users["plain"].call("GET", "v1/cluster", query=f"uuid={lead_cluster}").status_code == 404

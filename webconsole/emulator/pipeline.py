@@ -119,10 +119,10 @@ class Pipeline:
         values: dict[str, Any] = {}
         if method in ("POST", "PUT"):  # step 4
             text = body.decode("utf-8", errors="replace")
+            if not text.strip():  # an empty body is a parse error
+                return Response.text(400, json_error(text, None))
             try:
-                parsed = json.loads(text) if text.strip() else None
-                if not text.strip():
-                    return Response.text(400, json_error(text, None))
+                parsed = json.loads(text)
             except json.JSONDecodeError as err:
                 return Response.text(400, json_error(text, err))
             if parsed is not None and not isinstance(parsed, dict):
