@@ -1,0 +1,248 @@
+"""What the console's direct-IO bridge costs: round trips through the console vs. straight to Hanami.
+
+One run starts an embedded Hanami (the emulator) and the console (uvicorn) as subprocesses (the
+``hanami-console`` CLI; ``--in-process`` runs them in threads of this process instead, which then
+share one GIL with the measuring client) on free loopback ports, creates an MNIST-sized cluster, then measures N requests ("ask") and N training
+steps ("teach"):
+
+  (a) through the console bridge: a browser-like websocket client (session cookie + Origin) sends
+      {"op": "ask"} / {"op": "teach"} and waits for each answer (the page works the same way);
+  (b) with a direct websocket client of the same backend (HanamiAPI.direct_io).
+
+It prints per-exchange latency (median, p95), round trips per second, the latency the bridge adds
+and the throughput ratio. Not a pytest test:
+
+    .venv/bin/python bench/direct_io_bench.py [-n 500] [--warmup 50] [--in-process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Awaitable, Callable, Iterator
+
+import httpx
+import uvicorn
+from websockets.asyncio.client import connect
+
+from webconsole.app import create_app
+from webconsole.emulator import EmulatorConfig, EmulatorServer
+from webconsole.hanami.client import HanamiClient
+from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
+from webconsole.settings import Settings
+
+ADMIN_ID, ADMIN_PASSWORD = "bench_admin", "bench-password-1"
+SESSION_COOKIE = "hanami_console_session"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF_BODY = re.compile(r'"X-CSRF-Token": "([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Console:
+    def __init__(self, backend_url: str) -> None:
+        settings = Settings(
+            backend_url=backend_url, secret_key=secrets.token_urlsafe(48), session_store_url="memory://",
+            log_level="warning",
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_config=None,
+                                ws="websockets-sansio", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "Console":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("console did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the {what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {what} did not start") from None
+            time.sleep(0.05)
+
+
+@contextmanager
+def servers(in_process: bool) -> Iterator[tuple[str, str]]:
+    """(emulator url, console url), stopped afterwards."""
+    with tempfile.TemporaryDirectory() as state:
+        if in_process:
+            emulator = EmulatorServer(EmulatorConfig(
+                state_dir=Path(state), port=0, admin_id=ADMIN_ID, admin_name="Bench Admin",
+                admin_password=ADMIN_PASSWORD, threading_delay=0.0, seed=1,
+            ))
+            emulator.start()
+            console = Console(emulator.url).start()
+            try:
+                yield emulator.url, console.url
+            finally:
+                console.stop()
+                emulator.stop()
+            return
+        cli = [sys.executable, "-m", "webconsole.cli"]
+        e_port, c_port = free_port(), free_port()
+        env = dict(os.environ, HANAMI_ADMIN_USER_ID=ADMIN_ID, HANAMI_ADMIN_USER_NAME="Bench Admin",
+                   HANAMI_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        emulator_proc = subprocess.Popen(cli + ["emulator", "--port", str(e_port), "--state-dir", state], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        console_proc = None
+        try:
+            _wait_listening(e_port, emulator_proc, "emulator")
+            env.update(HANAMI_CONSOLE_BACKEND_URL=f"http://127.0.0.1:{e_port}",
+                       HANAMI_CONSOLE_SECRET_KEY=secrets.token_urlsafe(48),
+                       HANAMI_CONSOLE_SESSION_STORE_URL="memory://", HANAMI_CONSOLE_LOG_LEVEL="warning")
+            console_proc = subprocess.Popen(cli + ["serve", "--host", "127.0.0.1", "--port", str(c_port)], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _wait_listening(c_port, console_proc, "console")
+            yield f"http://127.0.0.1:{e_port}", f"http://127.0.0.1:{c_port}"
+        finally:
+            for proc in (console_proc, emulator_proc):
+                if proc is not None:
+                    proc.terminate()
+                    try:
+                        proc.wait(15)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+
+
+def summary(name: str, samples: list[float], wall: float) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples)
+    result = {
+        "median": statistics.median(ms),
+        "p95": ms[max(0, int(round(0.95 * len(ms))) - 1)],
+        "rps": len(ms) / wall,
+    }
+    print(f"  {name:<28} median {result['median']:7.3f} ms   p95 {result['p95']:7.3f} ms   "
+          f"{result['rps']:8.1f} round trips/s")
+    return result
+
+
+async def timed(n: int, warmup: int, one: Callable[[], Awaitable[None]]) -> tuple[list[float], float]:
+    for _ in range(warmup):
+        await one()
+    samples = []
+    start = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await one()
+        samples.append(time.perf_counter() - t0)
+    return samples, time.perf_counter() - start
+
+
+async def run(n: int, warmup: int, in_process: bool) -> None:
+    digit = [0.0] * 784
+    for row in range(6, 22):
+        digit[row * 28 + 14] = 255.0
+    expected = [0.0] * 9 + [1.0]
+
+    with servers(in_process) as (emulator_url, console_url):
+        hanami = HanamiClient(emulator_url)
+        try:
+            token = await hanami.login(ADMIN_ID, ADMIN_PASSWORD)
+            api = hanami.api(token.token)
+            cluster = await api.create_cluster(f"bench {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
+            uuid = cluster["uuid"]
+            where = "threads of this process" if in_process else "subprocesses"
+            print(f"emulator {emulator_url}, console {console_url} ({where}), cluster {uuid}, "
+                  f"N={n} (+{warmup} warm-up)")
+
+            # (a) through the console bridge, like the page does
+            async with httpx.AsyncClient(base_url=console_url) as http:
+                form = await http.get("/login")
+                await http.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/",
+                                                "csrf_token": CSRF.search(form.text).group(1)})
+                home = await http.get("/")
+                match = CSRF.search(home.text) or CSRF_BODY.search(home.text)
+                csrf = match.group(1)
+                cookie = http.cookies.get(SESSION_COOKIE)
+            ws_url = console_url.replace("http://", "ws://") + f"/clusters/{uuid}/direct/ws"
+            async with connect(ws_url, origin=console_url, additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},  # type: ignore[arg-type]
+                               max_size=None) as ws:
+                # the template was created outside this console: name the bricks like a user would
+                await ws.send(json.dumps({"op": "open", "csrf": csrf, "input": "test_input", "input_size": 784,
+                                          "output": "test_output", "output_size": 10}))
+                while (m := json.loads(await ws.recv())).get("state") not in ("open", "closed"):
+                    pass
+                assert m["state"] == "open", m
+                ask_msg = json.dumps({"op": "ask", "values": digit})
+                teach_msg = json.dumps({"op": "teach", "values": digit, "expected": expected})
+
+                async def bridge_exchange(message: str, wanted: str) -> None:
+                    await ws.send(message)
+                    while json.loads(await ws.recv())["type"] != wanted:
+                        pass
+
+                print("(a) through the console bridge (browser-like websocket, JSON):")
+                a_ask = summary("ask (request)", *await timed(n, warmup, lambda: bridge_exchange(ask_msg, "output")))
+                a_teach = summary("teach (train step)", *await timed(n, warmup, lambda: bridge_exchange(teach_msg, "taught")))
+                await ws.send(json.dumps({"op": "close"}))
+                while (m := json.loads(await ws.recv())).get("state") != "closed":
+                    pass
+
+            # (b) straight to the backend with the client's direct-IO session
+            await api.set_mode(uuid, "DIRECT")
+            try:
+                async with api.direct_io(uuid) as io:
+                    print("(b) direct websocket client of the backend (protobuf):")
+                    b_ask = summary("request", *await timed(n, warmup, lambda: io.request("test_input", digit)))
+                    b_teach = summary("train step", *await timed(
+                        n, warmup, lambda: io.train("test_input", digit, "test_output", expected)))
+            finally:
+                await api.set_mode(uuid, "TASK")
+            await api.delete_cluster(uuid)
+
+            print("bridge overhead:")
+            for name, a, b in (("ask", a_ask, b_ask), ("teach", a_teach, b_teach)):
+                print(f"  {name:<6} added latency: median {a['median'] - b['median']:+.3f} ms, "
+                      f"p95 {a['p95'] - b['p95']:+.3f} ms; throughput ratio bridge/direct "
+                      f"{a['rps'] / b['rps']:.2f}")
+        finally:
+            await hanami.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=500, help="measured exchanges per kind")
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--in-process", action="store_true", help="emulator and console in threads")
+    args = parser.parse_args()
+    asyncio.run(run(args.n, args.warmup, args.in_process))
+
+
+if __name__ == "__main__":
+    main()
