@@ -5,9 +5,15 @@ from __future__ import annotations
 import re
 import secrets
 
+from pathlib import Path
+
 import httpx
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
+import webconsole.emulator
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, start_emulator
+from webconsole.app import create_app
+from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 from webconsole.web.clusters import known_template
 
@@ -154,3 +160,77 @@ async def test_delete_asks_first_and_warns_about_tasks(app_client: httpx.AsyncCl
     listing = await app_client.get("/clusters")
     assert uuid not in listing.text and "deleted" in listing.text
     assert (await app_client.get(f"/clusters/{uuid}")).status_code == 404
+
+
+async def test_empty_states_for_a_new_user(app_client: httpx.AsyncClient) -> None:
+    """A member of a fresh project sees no clusters or checkpoints, and is told what to do first."""
+    hanami = app_client.app.state.hanami  # type: ignore[attr-defined]
+    admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+    suffix = secrets.token_hex(3)
+    project, user, password = f"fresh_{suffix}", f"newbie_{suffix}", "newbie-password-1"
+    await admin.create_project(project, "Fresh Project")
+    await admin.create_user(user, "New Bie", password, False)
+    await admin.assign_project(user, project, "member", False)
+    try:
+        await login(app_client, user, password)
+        clusters = await app_client.get("/clusters")
+        assert clusters.status_code == 200 and 'data-testid="clusters-empty"' in clusters.text
+        assert "Create from the MNIST example" in clusters.text and "/clusters/new?example=mnist" in clusters.text
+        checkpoints = await app_client.get("/checkpoints")
+        assert 'data-testid="checkpoints-empty"' in checkpoints.text and "Save a checkpoint" in checkpoints.text
+    finally:
+        await admin.delete_user(user)
+        await admin.delete_project(project)
+
+
+async def test_detail_without_host_and_checkpoint_listing_rights(tmp_path) -> None:
+    """A policy that refuses the host and checkpoint lists to members still shows the cluster page."""
+    default = (Path(webconsole.emulator.__file__).parent / "policies").read_text()
+    policy = tmp_path / "policies"
+    policy.write_text(
+        default.replace("v1/checkpoint/all\n- GET: admin, member", "v1/checkpoint/all\n- GET: admin")
+        .replace("v1/host/all\n- GET: admin, member", "v1/host/all\n- GET: admin")
+    )
+    server = start_emulator(tmp_path / "state", policy_file=policy)
+    try:
+        suffix = secrets.token_hex(3)
+        project, user, password = f"strict_{suffix}", f"member_{suffix}", "member-password-1"
+        async with HanamiClient(server.url) as hanami:
+            admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+            await admin.create_project(project, "Strict Project")
+            await admin.create_user(user, "A Member", password, False)
+            await admin.assign_project(user, project, "member", False)
+        app = create_app(console_settings(server.url))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+                csrf = await login(client, user, password)
+                uuid = await create_cluster(client, csrf, unique("Strict"), EXAMPLE_CSV_TEMPLATE)
+                page = await client.get(f"/clusters/{uuid}")
+                assert page.status_code == 200
+                assert "Your role may not list the hosts" in page.text
+                assert "Your role may not list checkpoints" in page.text
+                assert (await client.get("/hosts")).status_code == 403
+    finally:
+        server.stop()
+
+
+async def test_list_sorts_and_pages(app_client: httpx.AsyncClient) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    hanami = app_client.app.state.hanami  # type: ignore[attr-defined]
+    api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+    prefix = f"Paged {secrets.token_hex(3)}"
+    uuids = [(await api.create_cluster(f"{prefix} {i:02d}", EXAMPLE_CSV_TEMPLATE))["uuid"] for i in range(11)]
+    try:
+        first = await app_client.get("/clusters", params={"q": prefix, "per_page": 10, "sort": "name", "order": "desc"}, headers=HX)
+        names = re.findall(rf">({prefix} \d\d)</a>", first.text)
+        assert names == [f"{prefix} {i:02d}" for i in range(10, 0, -1)]
+        assert "1–10 of 11" in first.text and 'rel="next"' in first.text
+        second = await app_client.get(
+            "/clusters", params={"q": prefix, "per_page": 10, "sort": "name", "order": "desc", "page": 2}, headers=HX
+        )
+        assert re.findall(rf">({prefix} \d\d)</a>", second.text) == [f"{prefix} 00"]
+        assert 'rel="prev"' in second.text
+    finally:
+        for uuid in uuids:
+            await api.delete_cluster(uuid)

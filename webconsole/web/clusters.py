@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import InputError
+from webconsole.hanami.errors import InputError, PolicyDenied
 from webconsole.protocol.template import (
     EXAMPLE_CSV_TEMPLATE,
     EXAMPLE_MNIST_TEMPLATE,
@@ -166,8 +166,12 @@ def check_template(text: str) -> TemplateCheck:
     return check
 
 
-async def _records(table_call: Any) -> list[dict[str, Any]]:
-    return (await table_call).records()
+async def _optional(table_call: Any) -> list[dict[str, Any]] | None:
+    """A listing the page can do without: None when the policy refuses it for this role."""
+    try:
+        return (await table_call).records()
+    except PolicyDenied:
+        return None
 
 
 async def _form_context(check: TemplateCheck, name: str = "", errors: dict | None = None,
@@ -239,9 +243,10 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
     store = request.app.state.store
     cluster = await api.get_cluster(uuid)  # 404 -> the error mapper
     hosts, checkpoints, template, host_uuid = await asyncio.gather(
-        _records(api.list_hosts()), _records(api.list_checkpoints()),
+        _optional(api.list_hosts()), _optional(api.list_checkpoints()),
         known_template(store, uuid), known_host(store, uuid),
     )
+    checkpoints_denied, checkpoints = checkpoints is None, checkpoints or []
     origins = await asyncio.gather(*(checkpoint_origin(store, c["uuid"]) for c in checkpoints))
     made_here = [c for c, origin in zip(checkpoints, origins) if origin and origin.get("cluster_uuid") == uuid]
     return {
@@ -249,7 +254,9 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
         "template_text": template,
         "check": check_template(template) if template else None,
         "hosts": hosts,
-        "host": resolve_host(hosts, host_uuid),
+        "hosts_denied": hosts is None,
+        "checkpoints_denied": checkpoints_denied,
+        "host": resolve_host(hosts or [], host_uuid),
         "host_known": host_uuid is not None,
         "checkpoints": sorted(checkpoints, key=lambda c: str(c.get("name", "")).lower()),
         "made_here": made_here,
