@@ -30,6 +30,7 @@ class Reply:
     status: int = 200
     body: bytes | str | dict | None = None  # dict -> compact JSON
     action: str | None = None  # "close": close without reply; "hang": never answer
+    delay: float = 0.0  # seconds before answering
 
     def payload(self) -> tuple[bytes, str]:
         if isinstance(self.body, dict):
@@ -98,6 +99,8 @@ class ScriptedHTTP:
                 reply = Reply(404, f"no matching endpoint found for path '{seen.path}'")
             else:
                 reply = queue.pop(0) if len(queue) > 1 else queue[0]
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
             if reply.action == "close":
                 return
             if reply.action == "hang":

@@ -269,3 +269,17 @@ async def test_websocket_limit(cluster_routes: ScriptedHTTP, ws_server: Scripted
         assert await asyncio.gather(*(one() for _ in range(6))) == [[1.0]] * 6
         assert ws_server.open_peak == 2
         assert client.websockets.peak == 2 and client.websockets.in_use == 0
+
+
+async def test_cancelled_during_init_still_deletes_dataset(http_server: ScriptedHTTP, ws_server: ScriptedWS,
+                                                           client: HanamiClient, token: str, tmp_path: Path) -> None:
+    upload_routes(http_server)
+    init = {"uuid": DS, "uuid_input_file": T_IN, "name": "my data", "type": "csv"}
+    http_server.on("POST", "/control/v1/csv/dataset", Reply(200, init, delay=0.3))
+    task = asyncio.create_task(client.api(token).upload_csv("my data", write(tmp_path / "a.csv", 10)))
+    await asyncio.wait_for(_until(lambda: http_server.requests("POST")), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [s.target for s in http_server.requests("DELETE")] == [f"/control/v1/dataset?uuid={DS}"]
+    assert ws_server.inits == []

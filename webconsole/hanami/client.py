@@ -194,6 +194,8 @@ class HanamiClient:
             raise BackendUnavailable(
                 "the Hanami backend closed the connection without answering", endpoint=endpoint
             ) from None
+        except httpx.DecodingError:
+            raise BackendError("the Hanami backend sent an undecodable answer", endpoint=endpoint) from None
         except (httpx.TransportError, OSError) as exc:
             # only the class name: some transport errors quote header values (the token)
             log.warning("hanami %s: %s", endpoint, type(exc).__name__)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from google.protobuf.message import DecodeError
 from websockets.asyncio.client import ClientConnection
@@ -98,6 +98,16 @@ async def _discard(api: HanamiAPI, dataset_uuid: str) -> None:
         log.warning("upload failed and data-set %s could not be deleted: %r", dataset_uuid, exc)
 
 
+async def _discard_when_created(api: HanamiAPI, init_call: asyncio.Future[Any]) -> None:
+    try:
+        init = await init_call
+    except Exception:  # the init failed: nothing was created
+        return
+    dataset_uuid = init.get("uuid") if isinstance(init, dict) else None
+    if isinstance(dataset_uuid, str):
+        await _discard(api, dataset_uuid)
+
+
 async def upload_dataset(
     api: HanamiAPI,
     kind: Literal["mnist", "csv"],
@@ -113,7 +123,13 @@ async def upload_dataset(
     if kind == "mnist":
         body["label_data_size"] = sizes[1]
     endpoint_id = f"v1/{kind}/dataset"
-    init = await api._call("POST", endpoint_id, body=body)
+    init_call = asyncio.ensure_future(api._call("POST", endpoint_id, body=body))
+    try:
+        init = await asyncio.shield(init_call)
+    except asyncio.CancelledError:
+        # the backend may create the dataset anyway: wait for its answer and delete it again
+        await asyncio.shield(_discard_when_created(api, init_call))
+        raise
     dataset_uuid = init.get("uuid") if isinstance(init, dict) else None
     if not isinstance(dataset_uuid, str):
         raise BackendError("the upload init answer has no dataset uuid", status=200, endpoint=f"POST {endpoint_id}")
