@@ -23,7 +23,7 @@ for extra in filter(None, os.environ.get("EXTRAS", "").split(",")):
 print("\n".join(requirements))
 PY
 
-COPY README.md ./
+COPY README.md setup.py ./
 COPY webconsole ./webconsole
 COPY templates ./templates
 COPY static ./static
