@@ -114,3 +114,30 @@ def test_cluster_life_cycle(page: Page, console_server: ConsoleServer, emulator)
     finally:
         _delete_checkpoints(emulator.url, [checkpoint_uuid])
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_cluster_editor_without_javascript(browser, console_server: ConsoleServer) -> None:
+    """The editor, creation and deletion work with JavaScript off (the server does every check)."""
+    context = browser.new_context(java_script_enabled=False)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        base = console_server.url
+        browser_login(page, base)
+        page.goto(base + "/clusters/new?example=csv")
+        expect(page.get_by_test_id("brick-layout").locator("g.brick")).to_have_count(3)
+        page.get_by_label("Template").fill(EXAMPLE_MNIST_TEMPLATE.replace("1,1,1", "1,1;1"))
+        page.get_by_label("Name").fill(name := f"No script {secrets.token_hex(3)}")
+        page.get_by_role("button", name="Check template").click()
+        expect(page.get_by_test_id("template-error")).to_contain_text("Line 8, column 8")
+        expect(page.get_by_label("Name")).to_have_value(name)
+        page.get_by_label("Template").fill(EXAMPLE_MNIST_TEMPLATE)
+        page.get_by_role("button", name="Create cluster").click()
+        expect(page.get_by_role("heading", name=f"Cluster {name}")).to_be_visible()
+        expect(page.get_by_role("link", name="Show the tasks of this cluster")).to_be_visible()
+        page.get_by_role("link", name="Delete cluster…").click()
+        page.get_by_role("button", name="Delete cluster").click()
+        expect(page).to_have_url(re.compile(r"/clusters$"))
+        expect(page.get_by_role("link", name=name)).to_have_count(0)
+    finally:
+        context.close()
