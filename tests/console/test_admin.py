@@ -241,6 +241,8 @@ async def test_self_delete_hidden_and_refused(app_client) -> None:
     assert "You cannot delete your own account. Ask another admin to do it." in page.text
     users = await app_client.get("/users")
     assert ADMIN_ID in users.text
+    audit = await app_client.get("/audit", params={"source": "console", "action": "delete user", "user": ADMIN_ID})
+    assert "badge-refused" in audit.text and "You cannot delete your own account." in audit.text
 
 
 async def test_malformed_ids_in_urls_never_reach_the_backend(app_client) -> None:

@@ -116,7 +116,7 @@ async def timeline(request: Request, session: CurrentSession, api: Hanami) -> Re
     if filters["source"] in ("", "console"):
         # Members see only their own console entries; admins see everyone's.
         own = None if session.is_admin else session.user_id
-        for item in await request.app.state.audit.entries(user_id=own):
+        for item in await request.app.state.audit.entries(user_id=own, since=since, until=until):
             rows.append({"time": item.timestamp, "when": utc_text(item.timestamp), "raw_time": "",
                          "user": item.user_id, "action": item.action, "method": "", "detail": item.detail,
                          "client": item.client, "outcome": item.outcome, "source": "console"})

@@ -68,6 +68,8 @@ async def create(
             await api.create_project(values["id"], values["name"])
         except InputError as exc:
             backend_error = exc.message or str(exc)
+            await request.app.state.audit.record(session.user_id, "create project", f"{values['id']}: {backend_error}",
+                                                 client_address(request), "refused")
     if errors or backend_error:
         return await render(
             request, "projects/form.html",

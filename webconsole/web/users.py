@@ -50,6 +50,10 @@ async def _after_change(request: Request, session: Session, action: str, detail:
     return _redirect(request, target)
 
 
+async def _refused(request: Request, session: Session, action: str, detail: str) -> None:
+    await request.app.state.audit.record(session.user_id, action, detail, client_address(request), "refused")
+
+
 async def _detail_page(request: Request, api: HanamiAPI, user_id: str, *, assign_values: dict | None = None,
                        assign_errors: dict | None = None, backend_error: str = "", status_code: int = 200,
                        block: str | None = None) -> Response:
@@ -91,6 +95,7 @@ async def create(
             await api.create_user(values["id"], values["name"], password, values["is_admin"])
         except InputError as exc:
             backend_error = exc.message or str(exc)
+            await _refused(request, session, "create user", f"{values['id']}: {backend_error}")
     if errors or backend_error:
         values["password"] = ""  # never echoed back into the page
         return await render(
@@ -128,6 +133,7 @@ async def assign_project(
             await api.assign_project(user_id, values["project_id"], values["role"], values["is_project_admin"])
         except InputError as exc:
             backend_error = exc.message or str(exc)
+            await _refused(request, session, "assign project", f"{user_id} → {values['project_id']}: {backend_error}")
     if errors or backend_error:
         return await _detail_page(request, api, user_id, assign_values=values, assign_errors=errors,
                                   backend_error=backend_error, status_code=422, block="assign_form")
@@ -169,12 +175,14 @@ async def delete(request: Request, user_id: str, session: AdminSession, api: Han
     _checked(user_id, ID_EXT, "user id")
     detail_url = str(request.url_for("users_detail", user_id=user_id))
     if user_id == session.user_id:
+        await _refused(request, session, "delete user", f"{user_id}: {SELF_DELETE}")
         session.flash(SELF_DELETE, "error")
         await request.app.state.sessions.save(session)
         return _redirect(request, detail_url)
     try:
         await api.delete_user(user_id)
     except InputError as exc:  # 409: Hanami refuses self-deletion too
+        await _refused(request, session, "delete user", f"{user_id}: {exc.message or exc}")
         session.flash(f"Hanami refused: {exc.message or exc}", "error")
         await request.app.state.sessions.save(session)
         return _redirect(request, detail_url)
