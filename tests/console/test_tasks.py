@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 import uuid as uuidlib
-from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
-import numpy as np
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
 from webconsole.hanami.client import HanamiAPI, HanamiClient
-from webconsole.protocol.idx import iter_mnist, write_idx_images, write_idx_labels
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 HX = {"HX-Request": "true"}
@@ -40,14 +37,9 @@ async def small_set(hanami: HanamiAPI, demo_files) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
-async def long_set(hanami: HanamiAPI, demo_files, tmp_path_factory) -> AsyncIterator[str]:
-    """8,000 digits (the train split twice): one train pass lasts a few seconds, long enough to abort."""
-    images, labels = iter_mnist(demo_files.train_images, demo_files.train_labels)
-    folder: Path = tmp_path_factory.mktemp("long-set")
-    pixels = np.clip(images, 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    write_idx_images(folder / "images", np.concatenate([pixels, pixels]))
-    write_idx_labels(folder / "labels", np.concatenate([labels, labels]).astype(np.uint8))
-    uuid = await hanami.upload_mnist(unique("long digits"), folder / "images", folder / "labels")
+async def long_set(hanami: HanamiAPI, demo_files) -> AsyncIterator[str]:
+    """The 4,000-digit train split: one train pass lasts over a second, long enough to abort it."""
+    uuid = await hanami.upload_mnist(unique("long digits"), demo_files.train_images, demo_files.train_labels)
     yield uuid
     await hanami.delete_dataset(uuid)
 
@@ -237,3 +229,22 @@ async def test_csv_hint_names_the_cluster_bricks(app_client, hanami, demo_files)
     finally:
         await hanami.delete_cluster(foreign["uuid"])
         await hanami.delete_dataset(dataset)
+
+
+async def test_delete_from_the_cluster_page_returns_there(app_client, hanami, cluster, small_set) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    await hanami.set_mode(cluster["uuid"], "DIRECT")  # keeps the task queued
+    await create(app_client, csrf, name="embedded task", type="train", cluster_uuid=cluster["uuid"],
+                 dataset_uuid=small_set)
+    embedding = f"/clusters/{cluster['uuid']}"
+    fragment = await app_client.get(f"{embedding}/tasks",
+                                    headers={**HX, "HX-Current-URL": f"http://console.test{embedding}"})
+    (task_uuid, state), = ROW.findall(fragment.text)
+    link = f"{embedding}/tasks/{task_uuid}/delete?next={embedding}"
+    assert state == "queued" and f'href="{link}"' in fragment.text
+    confirm = await app_client.get(link)
+    assert f'name="next" value="{embedding}"' in confirm.text and f'href="{embedding}"' in confirm.text
+    done = await app_client.post(f"{embedding}/tasks/{task_uuid}/delete", data={"csrf_token": csrf, "next": embedding})
+    assert done.status_code == 303 and done.headers["location"] == embedding
+    assert await rows(app_client, cluster["uuid"]) == []
+    await hanami.set_mode(cluster["uuid"], "TASK")

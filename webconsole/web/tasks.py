@@ -13,10 +13,12 @@ import json
 import re
 import time
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 from typing import Annotated, Any
 
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import InputError
@@ -139,6 +141,24 @@ def any_running(rows: list[dict[str, Any]]) -> bool:
     return any(row["state"] in RUNNING for row in rows)
 
 
+def cluster_context(request: Request, cluster_uuid: str, cluster: dict[str, Any]) -> dict[str, Any]:
+    """``cluster`` for the templates, with a link to the clusters page when that module is present."""
+    try:
+        url = str(request.url_for("clusters_detail", uuid=cluster_uuid))
+    except NoMatchFound:
+        url = ""
+    return {"uuid": cluster_uuid, "name": cluster.get("name", ""), "url": url}
+
+
+def _embedding_page(request: Request) -> str:
+    """The same-site page that loaded this list with htmx (e.g. the cluster page), to come back to."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if not is_htmx(request) or current.netloc != request.url.netloc:
+        return ""
+    path = current.path + ("?" + current.query if current.query else "")
+    return safe_next(path) if path != request.url.path else ""
+
+
 def _redirect(request: Request, url: str) -> Response:
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
@@ -152,7 +172,8 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
     """The page, or for htmx (the cluster page's hx-get and the polls) the ``tasks/_cluster_tasks.html`` region."""
     checked_uuid(cluster_uuid)
     cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
-    context = {"cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "tasks": rows}
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
+               "back": _embedding_page(request)}
     if is_htmx(request):
         status = STOP_POLLING if is_poll(request) and not any_running(rows) else 200
         return await render(request, "tasks/_cluster_tasks.html", context, status_code=status)
@@ -169,7 +190,7 @@ async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: C
             status_code=404,
             detail="This task is not listed any more: it was deleted, its cluster was deleted, or Hanami restarted.",
         )
-    context = {"cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "task": task}
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task}
     status = STOP_POLLING if is_htmx(request) and is_poll(request) and task["state"] not in RUNNING else 200
     return await render(request, "tasks/detail.html", context, block="task_status", status_code=status)
 
@@ -189,7 +210,7 @@ async def delete_confirm(
     if task is None:
         raise HTTPException(status_code=404, detail="This task is not listed any more.")
     context = {
-        "cluster": {"uuid": cluster_uuid, "name": cluster.get("name", "")}, "task": task,
+        "cluster": cluster_context(request, cluster_uuid, cluster), "task": task,
         "next": safe_next(request.query_params.get("next")) if request.query_params.get("next") else "",
     }
     return await render(request, "tasks/delete.html", context)
