@@ -42,13 +42,14 @@ async def client(http_server: ScriptedHTTP, ws_server: ScriptedWS) -> AsyncItera
 
 # -- the embedded Hanami (webconsole.emulator) ---------------------------------------------------
 
-def _emulator(state_dir, quirks: str = "lenient"):
+def _emulator(state_dir, quirks: str = "lenient", **overrides):
     from webconsole.emulator import EmulatorConfig, EmulatorServer
 
     config = EmulatorConfig(
         state_dir=state_dir,
         port=0,
         quirks=quirks,  # type: ignore[arg-type]
+        **overrides,
         admin_id=EMU_ADMIN[0],
         admin_name=EMU_ADMIN[1],
         admin_password=EMU_ADMIN[2],
@@ -110,3 +111,10 @@ async def emu_client(hanami_emulator) -> AsyncIterator[HanamiClient]:
 async def admin_api(emu_client: HanamiClient):
     info = await emu_client.login(EMU_ADMIN[0], EMU_ADMIN[2])
     return emu_client.api(info.token)
+
+
+@pytest.fixture
+def hanami_emulator_short_tokens(tmp_path):
+    """An emulator whose tokens expire after 2 seconds."""
+    with _emulator(tmp_path / "short-tokens", token_expire=2) as server:
+        yield server

@@ -349,3 +349,23 @@ async def test_guards_never_trigger_a_backend_crash(hanami_emulator_faithful, ca
             await client.request("GET", "v1/dataset", token=token, query={"uuid": missing})
         assert "backend crash case" in caplog.text
         await api.delete_cluster(cluster["uuid"])
+
+
+async def test_expired_token(hanami_emulator_short_tokens) -> None:
+    async with HanamiClient(hanami_emulator_short_tokens.url, timeout=10) as client:
+        info = await client.login(EMU_ADMIN[0], EMU_ADMIN[2])
+        assert info.expires_at - time.time() <= 2.5
+        renewed = await client.api(info.token).renew("admin")  # renewal works before exp
+        assert renewed.expires_at >= info.expires_at
+        api = client.api(renewed.token)
+
+        async def expired() -> bool:
+            try:
+                await api.auth()
+            except TokenExpired:
+                return True
+            return False
+
+        await poll(expired, timeout=10, interval=0.2)
+        with pytest.raises(TokenExpired):  # after exp only a new login helps (§14)
+            await api.renew("admin")
