@@ -361,9 +361,18 @@
     $("dio-connect").disabled = true;
     var socket = new WebSocket(url.toString());
     ws = socket;
-    socket.addEventListener("open", function () { socket.send(JSON.stringify(hello)); $("dio-disconnect").disabled = false; });
+    var pinger = null;
+    socket.addEventListener("open", function () {
+      socket.send(JSON.stringify(hello));
+      $("dio-disconnect").disabled = false;
+      // lets the console tell a quiet page from a lost network
+      pinger = window.setInterval(function () {
+        if (socket.readyState === WebSocket.OPEN) { socket.send('{"op":"ping"}'); }
+      }, 20000);
+    });
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", function (event) {
+      if (pinger) { window.clearInterval(pinger); }
       if (!closedShown) {
         setStatus("closed", event.reason || (event.code === 1006 ? "the connection to the console was lost or refused." : "the connection closed."));
       }

@@ -428,3 +428,31 @@ async def test_idle_logout_and_shutdown_close_the_bridge(emulator, small_dataset
     finally:
         await b.aclose()
         server.stop()
+
+
+async def test_replay_uploaded_csv_and_vector_cluster(browser: Browser, demo_files, emulator) -> None:
+    from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+    uuid = await browser.create_cluster(EXAMPLE_CSV_TEMPLATE)
+    page = await browser.http.get(f"/clusters/{uuid}/direct")
+    assert '"inputs": [{"name": "test_input", "size": 1}]' in page.text or "test_input (1 neurons)" in page.text
+    upload = await browser.http.post(
+        f"/clusters/{uuid}/direct/replay", data={"kind": "csv"},
+        files={"csv": ("data.csv", demo_files.csv.read_bytes())}, headers={"X-CSRF-Token": browser.csrf},
+    )
+    assert upload.status_code == 200, upload.text
+    replay = upload.json()
+    ws, opened = await browser.bridge(uuid)
+    assert opened["layout"]["input_size"] == 1 and opened["layout"]["output_size"] == 1
+    await ws.send(json.dumps({"op": "teach", "values": [0.5], "expected": [0.25], "repeat": 3}))
+    assert (await until(ws, lambda m: m["type"] == "taught"))["count"] == 3
+    await ws.send(json.dumps({"op": "replay", "id": replay["id"], "mode": "request", "limit": 40}))
+    done = await until(ws, lambda m: m["type"] == "replay" and m["finished"], timeout=60)
+    assert done["done"] == 40 and done["accuracy"] is None and done["mae"] is not None
+    # a MNIST replay on this cluster is refused with the reason, and the bridge stays open
+    await ws.send(json.dumps({"op": "replay", "id": "nope", "mode": "request"}))
+    assert "not available" in (await until(ws, lambda m: m["type"] == "error"))["message"]
+    await ws.send(json.dumps({"op": "close"}))
+    await closed(ws)
+    async with Admin(emulator.url) as api:
+        await api.delete_cluster(uuid)

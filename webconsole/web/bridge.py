@@ -50,6 +50,7 @@ LOCK_TTL = 60.0  # seconds; refreshed every ``housekeeping_interval`` while the 
 MODE_TTL = 30 * 24 * 3600.0
 REPLAY_TTL = 6 * 3600.0
 HELLO_TIMEOUT = 15.0
+LIVENESS_TIMEOUT = 60.0  # a page that sends pings and then goes silent this long has lost the network
 MAX_REPEAT = 1000
 MAX_VALUES = 1_000_000
 BRICK_NAME = re.compile(r"[a-zA-Z_0-9]{1,256}")
@@ -207,6 +208,15 @@ class BridgeRegistry:
         self.bridges: dict[str, Bridge] = {}
         self.cleanups: set[asyncio.Task[None]] = set()
 
+    async def report_left_in_direct(self, store: Any) -> None:
+        """At start: say which clusters an earlier console run left in direct mode."""
+        for key in await store.keys(MODE_PREFIX):
+            if await store.get(LOCK_PREFIX + key.removeprefix(MODE_PREFIX)) is None:
+                log.warning(
+                    "cluster %s was left in direct mode; its direct-IO page offers “Return to task mode”",
+                    key.removeprefix(MODE_PREFIX),
+                )
+
     async def shutdown(self) -> None:
         """Graceful shutdown: close every bridge and return its cluster to task mode."""
         for bridge in list(self.bridges.values()):
@@ -241,6 +251,8 @@ class Bridge:
         self.locked = False
         self.direct = False
         self.last_activity = time.monotonic()
+        self.last_seen = time.monotonic()
+        self.pings = False  # the page pings every 20 s; then silence means a lost network
         self.active_since_check = False
         self.replays: list[str] = []
         self.since = time.time()
@@ -311,12 +323,17 @@ class Bridge:
         try:
             await self.api.set_mode(self.cluster_uuid, "DIRECT")
         except Conflict as exc:
-            raise Refused(
-                "Hanami refused to switch the cluster to direct mode "
-                f"({exc.message}). A task may have just started, or the cluster was left in direct "
-                "mode: use “Return to task mode” on this page.",
-                CLOSE_BUSY, reason="mode",
-            ) from None
+            if await read_record(self.store, MODE_PREFIX + self.cluster_uuid) is not None:
+                # This console left it in DIRECT (a crash or a lost connection) and no task is
+                # queued: it still is in DIRECT, so the new bridge simply takes it over.
+                log.info("cluster %s was left in direct mode; taking it over", self.cluster_uuid)
+            else:
+                raise Refused(
+                    "Hanami refused to switch the cluster to direct mode "
+                    f"({exc.message}). A task may have just started, or the cluster was left in direct "
+                    "mode: use “Return to task mode” on this page.",
+                    CLOSE_BUSY, reason="mode",
+                ) from None
         self.direct = True
         mode = {"user_id": self.session.user_id, "user_name": self.session.user_name, "since": self.since}
         await self.store.set(MODE_PREFIX + self.cluster_uuid, json.dumps(mode).encode(), MODE_TTL)
@@ -394,6 +411,8 @@ class Bridge:
                     await self._housekeeping()
                     next_check = time.monotonic() + self.registry.housekeeping_interval
                 continue
+            if item is not _JOB_DONE and item is not _DISCONNECTED:
+                self.last_seen = time.monotonic()
             if item is _DISCONNECTED:
                 if self.close_reason is None:
                     self.close_reason = ("The browser closed the connection.", CLOSE_NORMAL)
@@ -409,6 +428,15 @@ class Bridge:
 
     async def _housekeeping(self) -> None:
         """Refresh the lock, re-check the session (logout/expiry ends the bridge), renew the token."""
+        if self.pings and time.monotonic() - self.last_seen > LIVENESS_TIMEOUT:
+            self.request_close("The page stopped answering (network lost?).", CLOSE_IDLE)
+            return
+        holder = await read_record(self.store, LOCK_PREFIX + self.cluster_uuid)
+        if holder is not None and holder.get("session") != session_hash(self.session.id):
+            # our lock expired (the console stalled) and someone else holds it now
+            self.locked = False
+            self.request_close("Direct IO on this cluster was taken over by another session.", CLOSE_BUSY)
+            return
         await self.store.set(LOCK_PREFIX + self.cluster_uuid, self._lock_record(), LOCK_TTL)
         session = await self.app.state.sessions.load(self.session.id, touch=self.active_since_check)
         self.active_since_check = False
@@ -438,6 +466,7 @@ class Bridge:
             return
         op = message.get("op")
         if op == "ping":
+            self.pings = True
             await self.send(type="pong")
             return
         if op == "close":
@@ -535,9 +564,12 @@ class Bridge:
         limit = message.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError("The number of samples must be a whole number of 1 or more.")
-        record = await read_record(self.store, REPLAY_PREFIX + str(message.get("id", "")))
+        replay_id = str(message.get("id", ""))
+        record = await read_record(self.store, REPLAY_PREFIX + replay_id)
         if record is None or record.get("session") != session_hash(self.session.id):
             raise ValueError("That uploaded dataset is not available any more: upload it again.")
+        if replay_id not in self.replays:
+            self.replays.append(replay_id)  # its files go when the bridge closes
         samples, total, classify = _replay_samples(record, layout)
         if limit is not None:
             total = min(total, limit)

@@ -221,4 +221,9 @@ def setup(app: FastAPI) -> None:
     async def close_bridges(app: FastAPI) -> None:
         await app.state.direct_io.shutdown()
 
+    async def report_left_in_direct(app: FastAPI) -> None:
+        # No token at start, so nothing can be switched here: the page offers the action instead.
+        await app.state.direct_io.report_left_in_direct(app.state.store)
+
+    app.state.startup_hooks.append(report_left_in_direct)
     app.state.shutdown_hooks.append(close_bridges)
