@@ -211,23 +211,29 @@ async def test_task_page_shows_progress_and_links_the_result(app_client, hanami,
     await hanami.delete_result(task_uuid)
 
 
-async def test_csv_hint_names_the_cluster_bricks(app_client, hanami, demo_files) -> None:
-    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
-    dataset = await hanami.upload_csv(unique("sine wave"), demo_files.csv)
-    foreign = await hanami.create_cluster(unique("csv cluster"), EXAMPLE_CSV_TEMPLATE)
+async def test_csv_brick_hint_and_column_mismatch(app_client, hanami, demo_files) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    dataset = await hanami.upload_csv(unique("sine wave"), demo_files.csv)  # columns test_input, test_output
+    template = EXAMPLE_CSV_TEMPLATE.replace("test_input", "sensor_in").replace("test_output", "sensor_out")
+    mismatched = await hanami.create_cluster(unique("csv cluster"), template)
+    hint_url = f"/tasks/new?cluster_uuid={mismatched['uuid']}&dataset_uuid={dataset}"
     try:
-        hint = await app_client.get(
-            f"/tasks/new?cluster_uuid={foreign['uuid']}&dataset_uuid={dataset}", headers=HX)
+        hint = await app_client.get(hint_url, headers=HX)
         assert hint.status_code == 200 and '<div id="csv-hint"' in hint.text and "<html" not in hint.text
         assert "input brick" in hint.text and "not created through this console" in hint.text
-        from webconsole.web.cluster_memory import remember_template
+        from webconsole.web.cluster_memory import remember_template  # what the clusters page records
 
-        await remember_template(app_client.app.state.store, foreign["uuid"], EXAMPLE_CSV_TEMPLATE)
-        hint = await app_client.get(
-            f"/tasks/new?cluster_uuid={foreign['uuid']}&dataset_uuid={dataset}", headers=HX)
-        assert "<code>test_input</code>" in hint.text and "<code>test_output</code>" in hint.text
+        await remember_template(app_client.app.state.store, mismatched["uuid"], template)
+        hint = await app_client.get(hint_url, headers=HX)
+        assert "<code>sensor_in</code>" in hint.text and "<code>sensor_out</code>" in hint.text
+
+        # Hanami answers an empty 500 when the CSV has no column named like a brick (§4.23 step 5).
+        refused = await create(app_client, csrf, name="sine train", type="train", cluster_uuid=mismatched["uuid"],
+                               dataset_uuid=dataset)
+        assert refused.status_code == 422 and "needs a column named" in refused.text
+        assert await rows(app_client, mismatched["uuid"]) == []
     finally:
-        await hanami.delete_cluster(foreign["uuid"])
+        await hanami.delete_cluster(mismatched["uuid"])
         await hanami.delete_dataset(dataset)
 
 

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import InputError
+from webconsole.hanami.errors import BackendError, InputError
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.render import is_htmx, is_poll, render
@@ -36,7 +36,11 @@ META_PREFIX = "task-meta:"
 META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
 RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-STOP_POLLING = 286  # htmx: swap this answer, then stop polling
+STOP_POLLING = 286
+UNREADABLE_500 = "Hanami could not read this dataset (error 500). Is its upload finished?"
+CSV_500 = ("Hanami could not use this CSV dataset with this cluster (error 500): the CSV needs a column named "
+           "like the cluster's input brick and, for training, one named like its output brick. "
+           "An unfinished upload has the same effect.")  # htmx: swap this answer, then stop polling
 
 
 def checked_uuid(value: str) -> str:
@@ -130,10 +134,14 @@ def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str) -> list[dict[str, Any]]:
-    table, results = await asyncio.gather(api.list_tasks(cluster_uuid), api.list_results())
-    records = table.records()
+    records = (await api.list_tasks(cluster_uuid)).records()
     metas = await task_metas(request, [str(record.get("uuid")) for record in records])
-    result_uuids = {str(uuid) for uuid in results.column("uuid")}
+    # Only a finished request task has a result: ask for the result list only when one may exist
+    # (the list polls every 1.5 s, and the real backend has four worker threads, Q-G6).
+    result_uuids: set[str] = set()
+    if any(record.get("state") == "finished" and metas.get(str(record.get("uuid")), {}).get("type") != "train"
+           for record in records):
+        result_uuids = {str(uuid) for uuid in (await api.list_results()).column("uuid")}
     return sort_rows([task_row(record, metas.get(str(record.get("uuid"))), result_uuids) for record in records])
 
 
@@ -171,7 +179,11 @@ def _redirect(request: Request, url: str) -> Response:
 async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSession, api: Hanami) -> Response:
     """The page, or for htmx (the cluster page's hx-get and the polls) the ``tasks/_cluster_tasks.html`` region."""
     checked_uuid(cluster_uuid)
-    cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
+    if is_htmx(request):  # the region needs no name; task/all already answers 404 for a gone cluster
+        cluster, rows = {}, await cluster_task_rows(request, api, cluster_uuid)
+    else:
+        cluster, rows = await asyncio.gather(
+            api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
     context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
                "back": _embedding_page(request)}
     if is_htmx(request):
@@ -354,6 +366,12 @@ async def create(
             answer = await api.create_task(task_name, type, cluster_uuid, dataset_uuid)  # type: ignore[arg-type]
         except InputError as exc:
             backend_error = exc.message or str(exc)
+            break
+        except BackendError as exc:
+            # POST task answers an empty 500 for two documented reasons (§4.23 steps 3b and 5).
+            if exc.status != 500:
+                raise
+            backend_error = CSV_500 if dataset.get("type") == "csv" else UNREADABLE_500
             break
         queued.append(task_name)
         await remember_task(request, str(answer.get("uuid")), {
