@@ -52,14 +52,19 @@ async def mnist(hanami: HanamiAPI, demo_files) -> AsyncIterator[dict]:
 
 
 @pytest.fixture(scope="module")
-async def csv_result(hanami: HanamiAPI, demo_files) -> AsyncIterator[str]:
+async def csv_setup(hanami: HanamiAPI, demo_files) -> AsyncIterator[dict]:
     dataset = await hanami.upload_csv(unique("result sine"), demo_files.csv)
     cluster = await hanami.create_cluster(unique("result csv cluster"), EXAMPLE_CSV_TEMPLATE)
     await finish(hanami, "sine train", "train", cluster["uuid"], dataset)
     result = await finish(hanami, "sine request", "request", cluster["uuid"], dataset)
-    yield result
+    yield {"dataset": dataset, "cluster": cluster["uuid"], "result": result}
     await hanami.delete_cluster(cluster["uuid"])
     await hanami.delete_dataset(dataset)
+
+
+@pytest.fixture(scope="module")
+def csv_result(csv_setup: dict) -> str:
+    return csv_setup["result"]
 
 
 async def test_list_search_and_link(app_client, hanami, mnist) -> None:
@@ -72,6 +77,27 @@ async def test_list_search_and_link(app_client, hanami, mnist) -> None:
     assert "No result matches" in missing.text and mnist["result"] not in missing.text
     fragment = await app_client.get("/results", params={"sort": "uuid", "order": "desc"}, headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text and 'id="result-table"' in fragment.text
+
+
+async def test_csv_results_show_the_task_name_the_console_queued(app_client, hanami, csv_setup) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("sine question")
+    queued = await app_client.post("/tasks/new", data={
+        "csrf_token": csrf, "name": name, "type": "request", "cluster_uuid": csv_setup["cluster"],
+        "dataset_uuid": csv_setup["dataset"]})
+    assert queued.status_code == 303
+    listing = await app_client.get(queued.headers["location"])
+    uuid = re.search(rf'/tasks/([0-9a-f-]{{36}})">{re.escape(name)}</a>', listing.text).group(1)  # type: ignore[union-attr]
+    for _ in range(600):
+        if (await hanami.get_task(uuid, csv_setup["cluster"]))["state"] == "finished":
+            break
+        await asyncio.sleep(0.05)
+    assert (await hanami.get_result(uuid))["name"] == "test_input"  # Q-T3: named after the input brick
+    page = await app_client.get("/results", params={"q": name})
+    assert f"task {name}" in page.text and f'/results/{uuid}"' in page.text
+    detail = await app_client.get(f"/results/{uuid}")
+    assert f"<dt>Task</dt><dd>{name}</dd>" in detail.text
+    await hanami.delete_result(uuid)
 
 
 async def test_empty_state_tells_a_new_user_what_to_do(app_client, hanami, emulator) -> None:

@@ -20,7 +20,7 @@ from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
 from webconsole.web.render import is_htmx, render
-from webconsole.web.tasks import checked_uuid
+from webconsole.web.tasks import checked_uuid, task_metas
 
 router = resource_router()
 
@@ -62,8 +62,13 @@ def _redirect(request: Request, url: str) -> Response:
 
 @router.get("/results", name="results_list")
 async def results_list(request: Request, session: CurrentSession, api: Hanami) -> Response:
-    table = await api.list_results()
-    page = paginate(request, table.records(), search=("name", "uuid", "owner_id", "project_id"),
+    records = (await api.list_results()).records()
+    # A CSV result is named after the input brick (Q-T3): show the task name the console remembers too.
+    metas = await task_metas(request, [str(record.get("uuid")) for record in records])
+    for record in records:
+        task_name = metas.get(str(record.get("uuid")), {}).get("name", "")
+        record["task_name"] = task_name if task_name != record.get("name") else ""
+    page = paginate(request, records, search=("name", "task_name", "uuid", "owner_id", "project_id"),
                     sortable=("name", "owner_id", "project_id", "visibility", "uuid"), default_sort="name")
     return await render(request, "results/list.html", {"page": page}, block="result_table")
 
@@ -76,8 +81,9 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
                        search=(), sortable=("index", "value"), default_sort="index")
     # Offer MNIST datasets first: the check is only meaningful for them (Q-D8).
     dataset_rows = sorted(datasets.records(), key=lambda d: (d.get("type") != "mnist", str(d.get("name", "")).lower()))
+    meta = (await task_metas(request, [uuid])).get(uuid, {})
     return {
-        "result": {key: value for key, value in result.items() if key != "data"},
+        "result": {key: value for key, value in result.items() if key != "data"}, "task": meta,
         "count": len(data), "kind": kind, "chart": chart_data(data, kind) if data else None,
         "samples": samples, "datasets": dataset_rows, "check": None, "errors": {},
     }

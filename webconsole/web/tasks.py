@@ -324,13 +324,12 @@ def _validate(values: dict[str, str], clusters: list[dict], datasets: list[dict]
     if values["type"] not in ("train", "request"):
         errors["type"] = "Choose train or request."
     try:
-        repeat = int(values["repeat"] or "1")
+        # A request runs once; the form hides the repeat field for it, so its value is ignored.
+        repeat = int(values["repeat"] or "1") if values["type"] == "train" else 1
     except ValueError:
         repeat = 0
     if not 1 <= repeat <= MAX_REPEAT:
         errors["repeat"] = f"A whole number from 1 to {MAX_REPEAT}."
-    elif repeat > 1 and values["type"] != "train":
-        errors["repeat"] = "Only training can be repeated; a request task runs once."
     message = name_error(values["name"])
     if message:
         errors["name"] = message
