@@ -1,0 +1,31 @@
+"""The system page in Chromium: charts drawn by Chart.js under the strict CSP, tabs, refresh by polling."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import browser_login
+from tests.conftest import ConsoleServer
+
+
+def test_charts_switch_range_and_refresh(page: Page, console_server: ConsoleServer) -> None:
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.headers.get("x-console-poll", ""))
+            if request.url.endswith("/system/measurements.json") else None)
+    browser_login(page, console_server.url)
+    page.get_by_role("link", name="System").click()
+    expect(page.get_by_role("heading", name="Measurements")).to_be_visible()
+    for metric in ("power", "temperature", "speed"):
+        canvas = page.locator(f"#chart-{metric}")
+        expect(canvas).to_be_visible()
+        # Chart.js sized and drew the canvas (it stays 0x0 / 300x150 default without the script).
+        assert page.evaluate(f"Chart.getChart(document.getElementById('chart-{metric}')) !== undefined")
+    page.get_by_role("link", name="Seconds").click()
+    expect(page).to_have_url(console_server.url + "/system?range=seconds")
+    expect(page.get_by_role("link", name="Seconds")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#chart-power")).to_have_attribute("aria-label", "Power over the last seconds")
+    assert page.evaluate("Chart.getChart(document.getElementById('chart-power')).data.labels.length") == 60
+    # The JSON route is polled in the background, marked as a poll.
+    expect(page.get_by_test_id("measure-status")).to_contain_text("Updated", timeout=15_000)
+    assert polls and set(polls) == {"1"}
+    assert page.console_errors == []  # type: ignore[attr-defined]
