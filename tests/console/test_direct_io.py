@@ -456,3 +456,25 @@ async def test_replay_uploaded_csv_and_vector_cluster(browser: Browser, demo_fil
     await closed(ws)
     async with Admin(emulator.url) as api:
         await api.delete_cluster(uuid)
+
+
+async def test_bridge_under_a_url_prefix(emulator) -> None:
+    """Behind a proxy at /console: the page's websocket and replay URLs carry the prefix and work."""
+    server = ConsoleServer(console_settings(emulator.url, root_path="/console")).start()
+    b = await Browser(server).login()
+    try:
+        uuid = await b.create_cluster()
+        page = await b.http.get(f"/clusters/{uuid}/direct")
+        config = json.loads(re.search(r'id="direct-io-config">(.*?)</script>', page.text, re.S).group(1))
+        assert config["ws"] == f"/console/clusters/{uuid}/direct/ws"
+        assert config["replay"] == f"/console/clusters/{uuid}/direct/replay"
+        ws, _ = await b.bridge(uuid)  # ws://host:port/console/clusters/<uuid>/direct/ws
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        await until(ws, lambda m: m["type"] == "output")
+        await ws.send(json.dumps({"op": "close"}))
+        assert (await closed(ws))["task_mode"] is True
+        async with Admin(emulator.url) as api:
+            await api.delete_cluster(uuid)
+    finally:
+        await b.aclose()
+        server.stop()

@@ -19,9 +19,8 @@ from types import SimpleNamespace
 
 from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import URL, UploadFile
 from starlette.formparsers import MultiPartException
-from starlette.datastructures import URL
 
 from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.web.auth import client_address
@@ -176,7 +175,14 @@ async def replay_upload(request: Request, uuid: str, session: CurrentSession) ->
     except DataFormatError as exc:
         await asyncio.to_thread(shutil.rmtree, folder, True)
         return JSONResponse({"error": exc.message}, status_code=422)
-    await request.app.state.store.set(REPLAY_PREFIX + replay_id, json.dumps(record).encode(), REPLAY_TTL)
+    store = request.app.state.store
+    # one kept upload per session: the previous one (if never replayed and closed) goes now
+    last_key = f"{REPLAY_PREFIX}last:{session_hash(session.id)}"
+    previous = await store.get(last_key)
+    if previous is not None:
+        await forget_replay(store, previous.decode())
+    await store.set(REPLAY_PREFIX + replay_id, json.dumps(record).encode(), REPLAY_TTL)
+    await store.set(last_key, replay_id.encode(), REPLAY_TTL)
     await request.app.state.audit.record(
         session.user_id, "direct_io_replay_upload", f"cluster {uuid}: {summary}", client_address(request)
     )
