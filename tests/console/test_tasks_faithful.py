@@ -1,0 +1,80 @@
+"""The task and result pages against the emulator in ``faithful`` mode, where Hanami's crash cases drop
+the connection as the real backend does: the console's flow must never hit one of them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid as uuidlib
+from typing import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, wait_for
+from webconsole.app import create_app
+from webconsole.hanami.client import HanamiClient
+from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
+
+ROW = re.compile(r'<tr data-task="([0-9a-f-]{36})" data-state="(\w+)">')
+POLL = {"HX-Request": "true", "X-Console-Poll": "1"}
+
+
+@pytest.fixture
+async def faithful_client(emulator_faithful) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(console_settings(emulator_faithful.url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            yield client
+
+
+async def test_workflow_never_triggers_a_backend_crash(faithful_client, emulator_faithful, demo_files) -> None:
+    tag = secrets.token_hex(3)
+    async with HanamiClient(emulator_faithful.url) as hanami:
+        api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+        dataset = await api.upload_mnist(f"faithful digits {tag}", demo_files.small_images, demo_files.small_labels)
+        cluster = (await api.create_cluster(f"faithful {tag}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
+        try:
+            csrf = await login(faithful_client, ADMIN_ID, ADMIN_PASSWORD)
+            base = f"/clusters/{cluster}/tasks"
+            # An unlisted dataset uuid would kill the real backend (Q-C2): refused by the console.
+            refused = await faithful_client.post("/tasks/new", data={
+                "csrf_token": csrf, "name": "never sent", "type": "train", "cluster_uuid": cluster,
+                "dataset_uuid": str(uuidlib.uuid4())})
+            assert refused.status_code == 422
+            await api.set_mode(cluster, "DIRECT")
+            queued = await faithful_client.post("/tasks/new", data={
+                "csrf_token": csrf, "name": "faithful train", "type": "train", "cluster_uuid": cluster,
+                "dataset_uuid": dataset, "repeat": "3"})
+            assert queued.status_code == 303
+            (first, _), (second, _), (third, _) = ROW.findall((await faithful_client.get(base)).text)
+            assert (await faithful_client.post(f"{base}/{second}/delete", data={"csrf_token": csrf})).status_code == 303
+            assert (await faithful_client.get(f"{base}/{second}")).status_code == 404  # no GET task → no 500
+            await api.set_mode(cluster, "TASK")
+            request = await faithful_client.post("/tasks/new", data={
+                "csrf_token": csrf, "name": "faithful request", "type": "request", "cluster_uuid": cluster,
+                "dataset_uuid": dataset})
+            assert request.status_code == 303
+
+            async def idle() -> str | None:
+                response = await faithful_client.get(base, headers=POLL)
+                return response.text if response.status_code == 286 else None
+
+            fragment = await wait_for(idle, timeout=60)
+            states = ROW.findall(fragment)
+            assert [uuid for uuid, _ in states][:2] == [first, third] and {s for _, s in states} == {"finished"}
+            result = re.search(r'/results/([0-9a-f-]{36})"', fragment).group(1)  # type: ignore[union-attr]
+            page = await faithful_client.get(f"/results/{result}")
+            assert page.status_code == 200 and "result-chart-data" in page.text
+            check = await faithful_client.post(f"/results/{result}/check", data={"csrf_token": csrf, "dataset_uuid": dataset})
+            assert check.status_code == 200 and "Accuracy against" in check.text
+            for uuid, _ in states:
+                assert (await faithful_client.post(f"{base}/{uuid}/delete", data={"csrf_token": csrf})).status_code == 303
+            assert ROW.findall((await faithful_client.get(base)).text) == []
+            deleted = await faithful_client.post(f"/results/{result}/delete", data={"csrf_token": csrf})
+            assert deleted.status_code == 303
+            await api.auth()  # the backend is still alive
+        finally:
+            await api.delete_cluster(cluster)
+            await api.delete_dataset(dataset)
