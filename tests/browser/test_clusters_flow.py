@@ -103,8 +103,16 @@ def test_cluster_life_cycle(page: Page, console_server: ConsoleServer, emulator)
         page.goto(base + "/hosts")
         expect(page.locator(f'tr[data-uuid="{other}"]')).to_contain_text(name)
 
+        # Find it again through the list's search (htmx swaps just the list region).
+        page.goto(base + "/clusters")
+        page.get_by_role("searchbox").fill(name)
+        page.get_by_role("button", name="Search").click()
+        expect(page).to_have_url(re.compile(r"\?q=Browser"))
+        expect(page.locator("#clusters-region tbody tr")).to_have_count(1)
+        page.get_by_role("link", name=name).click()
+
         # Delete through the confirmation, which warns about the tasks.
-        page.goto(cluster_url)
+        expect(page).to_have_url(cluster_url)
         page.get_by_role("link", name="Delete cluster…").click()
         expect(page.locator(".confirm")).to_contain_text("tasks vanish")
         page.get_by_role("button", name="Delete cluster").click()
