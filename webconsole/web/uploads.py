@@ -143,6 +143,14 @@ class UploadState:
         return f"{human_bytes(self.rate)}/s" if self.rate else "—"
 
     @property
+    def sent_text(self) -> str:
+        return human_bytes(self.bytes_sent)
+
+    @property
+    def total_text(self) -> str:
+        return human_bytes(self.bytes_total)
+
+    @property
     def time_left_text(self) -> str:
         left = self.seconds_left
         return human_duration(left) if left is not None else "—"
@@ -418,6 +426,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
             # the browser cancelled while the files were checked: start nothing
             await request.app.state.store.delete(STATE_PREFIX + state.id)
             return Response(status_code=204)
+        state.phase = "sending"  # what the first status answer shows; the task takes it from here
         start_upload(request, api, state, paths)
         handed_over = True
     finally:
