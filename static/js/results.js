@@ -31,7 +31,7 @@
         animation: false,
         plugins: { legend: { display: false } },
         scales: {
-          x: { title: { display: true, text: data.x_title } },
+          x: { title: { display: true, text: data.x_title }, ticks: { maxTicksLimit: 20 } },
           y: { title: { display: true, text: data.y_title }, beginAtZero: isBar }
         }
       }

@@ -134,6 +134,8 @@ async def test_csv_detail_draws_the_outputs_as_a_line(app_client, hanami, csv_re
     data = (await hanami.get_result(csv_result))["data"]
     page = await app_client.get(f"/results/{csv_result}")
     assert "CSV: one output value per sample" in page.text
+    assert "<summary>Check anyway (this is a CSV result)</summary>" in page.text  # meaningful for MNIST only
+    assert f'<td class="num">0</td><td class="num">{data[0]:.6g}</td>' in page.text
     chart = json.loads(CHART.search(page.text).group(1))
     assert chart["kind"] == "line" and chart["values"] == data and chart["labels"] == list(range(len(data)))
 

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import BackendError, InputError
+from webconsole.hanami.errors import BackendError, InputError, PolicyDenied
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.render import is_htmx, is_poll, render
@@ -141,7 +141,10 @@ async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str)
     result_uuids: set[str] = set()
     if any(record.get("state") == "finished" and metas.get(str(record.get("uuid")), {}).get("type") != "train"
            for record in records):
-        result_uuids = {str(uuid) for uuid in (await api.list_results()).column("uuid")}
+        try:
+            result_uuids = {str(uuid) for uuid in (await api.list_results()).column("uuid")}
+        except PolicyDenied:
+            pass  # a role that may not list results still sees its tasks, just without result links
     return sort_rows([task_row(record, metas.get(str(record.get("uuid"))), result_uuids) for record in records])
 
 
