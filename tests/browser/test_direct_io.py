@@ -68,6 +68,15 @@ def test_draw_ask_teach_and_close_returns_to_task_mode(
     expect(winner).to_have_attribute("data-winner", str(taught))
     expect(winner).to_contain_text(f"Winning class: {taught}")
 
+    # Replay an uploaded MNIST pair through the bridge: running accuracy shown live.
+    page.get_by_label("Images file (idx3)").set_input_files(str(demo_files.small_images))
+    page.get_by_label("Labels file (idx1)").set_input_files(str(demo_files.small_labels))
+    page.get_by_label("Samples").fill("60")
+    page.get_by_role("button", name="Upload and replay").click()
+    replay = page.get_by_test_id("replay-status")
+    expect(replay).to_have_attribute("data-finished", "1", timeout=30_000)
+    expect(replay).to_contain_text("60 / 60 samples asked — accuracy")
+
     # A second user (another browser session) is refused while the bridge is held, and told by whom.
     other_context = browser.new_context()
     try:
@@ -106,3 +115,50 @@ def test_draw_ask_teach_and_close_returns_to_task_mode(
                 await api.delete_dataset(dataset)
 
     run_sync(prove_task_mode)
+
+
+def test_vector_form_and_csv_replay(page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+    from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+
+    async def create() -> str:
+        b = await ConsoleBrowser(console_server).login()
+        try:
+            return await b.create_cluster(EXAMPLE_CSV_TEMPLATE)
+        finally:
+            await b.aclose()
+
+    uuid = run_sync(create)
+    browser_login(page, console_server.url)
+    page.goto(f"{console_server.url}/clusters/{uuid}/direct")
+    page.get_by_role("button", name="Start direct IO").click()
+    status = page.get_by_test_id("bridge-status")
+    expect(status).to_have_attribute("data-state", "open")
+    expect(page.get_by_test_id("draw-canvas")).to_be_hidden()
+    page.get_by_label("Input values").fill("0.5")
+    page.get_by_test_id("ask").click()
+    expect(page.get_by_test_id("winner")).to_contain_text("Winning class: 0")
+    page.get_by_label("Input values").fill("1, 2")  # wrong count: refused in the page
+    page.get_by_test_id("ask").click()
+    expect(page.locator("#dio-teach-status")).to_contain_text("1 numbers are needed, 2 were given")
+    page.get_by_label("Input values").fill("0.5")
+    page.get_by_label("Expected output").fill("0.25")
+    page.get_by_label("Repeat").fill("5")
+    page.get_by_test_id("teach").click()
+    expect(page.locator("#dio-teach-status")).to_contain_text("Taught 5 times")
+    page.get_by_label("CSV", exact=True).check()
+    page.get_by_label("CSV file").set_input_files(str(demo_files.csv))
+    page.get_by_label("Samples").fill("30")
+    page.get_by_role("button", name="Upload and replay").click()
+    replay = page.get_by_test_id("replay-status")
+    expect(replay).to_have_attribute("data-finished", "1", timeout=30_000)
+    expect(replay).to_contain_text("30 / 30 samples asked — mean absolute error")
+    page.get_by_role("button", name="Disconnect").click()
+    expect(status).to_have_attribute("data-state", "closed")
+    expect(status).to_contain_text("The cluster is back in task mode.")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+    async def cleanup() -> None:
+        async with Admin(emulator.url) as api:
+            await api.delete_cluster(uuid)
+
+    run_sync(cleanup)

@@ -407,6 +407,10 @@ async def test_idle_logout_and_shutdown_close_the_bridge(emulator, small_dataset
         registry.idle_timeout = 0.5
         uuid = await b.create_cluster()
         ws, _ = await b.bridge(uuid)
+        # a job longer than the idle timeout is not idleness
+        await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 1, "repeat": 1000}))
+        taught = await until(ws, lambda m: m["type"] == "taught")
+        assert taught["count"] == 1000
         final = await closed(ws)
         assert "idle" in final["message"] and final["task_mode"] is True
         registry.idle_timeout = 300

@@ -353,10 +353,16 @@ class Bridge:
     async def _reader(self) -> None:
         try:
             while True:
-                text = await self.ws.receive_text()
+                event = await self.ws.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                text = event.get("text")
+                if text is None:
+                    text = (event.get("bytes") or b"").decode("utf-8", errors="replace")
                 self.inbox.put_nowait(text)
-        except (WebSocketDisconnect, RuntimeError, KeyError):
-            self.inbox.put_nowait(_DISCONNECTED)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        self.inbox.put_nowait(_DISCONNECTED)
 
     async def run(self) -> None:
         reader = asyncio.create_task(self._reader())
@@ -397,8 +403,10 @@ class Bridge:
         next_check = time.monotonic() + self.registry.housekeeping_interval
         while self.close_reason is None:
             now = time.monotonic()
-            idle_deadline = self.last_activity + self.registry.idle_timeout
-            wait = max(0.0, min(next_check, idle_deadline) - now)
+            deadline = next_check
+            if self.job is None:  # a running job (a long replay) is activity
+                deadline = min(deadline, self.last_activity + self.registry.idle_timeout)
+            wait = max(0.05, deadline - now)
             try:
                 item = await asyncio.wait_for(self.inbox.get(), wait)
             except TimeoutError:

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-from fastapi import APIRouter, FastAPI, Request, WebSocket
+from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import URL, UploadFile
 from starlette.formparsers import MultiPartException
@@ -50,8 +50,6 @@ UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-
 
 def _check_uuid(uuid: str) -> None:
     if not UUID.fullmatch(uuid):
-        from fastapi import HTTPException
-
         raise HTTPException(404, "There is no cluster with that id.")
 
 
@@ -139,9 +137,12 @@ async def replay_upload(request: Request, uuid: str, session: CurrentSession) ->
     _check_uuid(uuid)
     settings = request.app.state.settings
     try:
-        form = await request.form(max_files=2, max_fields=10)
+        # the page's form has three file fields (images, labels, csv); empty ones count too
+        form = await request.form(max_files=3, max_fields=10)
     except MultiPartException as exc:
         return JSONResponse({"error": f"The upload could not be read: {exc.message}"}, status_code=422)
+    except HTTPException as exc:  # Starlette wraps multipart errors in a 400
+        return JSONResponse({"error": f"The upload could not be read: {exc.detail}"}, status_code=422)
     kind = form.get("kind")
     files = {name: _upload(form, name) for name in ("images", "labels", "csv")}
     if kind not in ("mnist", "csv"):
