@@ -32,6 +32,12 @@ _CSRF_IN_PAGE = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CSRF_IN_BODY = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
+    while its session-wide browser is open, and asyncio tests cannot run after that."""
+    items.sort(key=lambda item: "/tests/browser/" in str(item.path))
+
+
 @dataclass(frozen=True)
 class Credentials:
     user_id: str

@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from jinja2 import pass_context
 from jinja2_fragments.fastapi import Jinja2Blocks
-from starlette.routing import NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webconsole import __version__
@@ -35,13 +34,8 @@ def _templates() -> Jinja2Blocks:
     env.lstrip_blocks = True
 
     def has_route(request: Request, name: str) -> bool:
-        try:
-            request.url_for(name)
-        except NoMatchFound:
-            return False
-        except Exception:  # routes that need path parameters exist
-            return True
-        return True
+        # Links to optional sections render only when the section's router is installed.
+        return name in request.app.state.route_names
 
     def timestamp(value: float | None) -> str:
         if not value:
@@ -59,6 +53,20 @@ def _templates() -> Jinja2Blocks:
     env.globals["console_version"] = __version__
     env.filters["timestamp"] = timestamp
     return templates
+
+
+def _route_names(routes: list[Any]) -> frozenset[str]:
+    """Every named route, including those inside included routers."""
+    names: set[str] = set()
+    for route in routes:
+        if getattr(route, "name", None):
+            names.add(route.name)
+        # FastAPI wraps included routers; mounts and routers expose their children as .routes
+        owner = getattr(route, "original_router", None) or route
+        children = getattr(owner, "routes", None)
+        if children:
+            names |= _route_names(list(children))
+    return frozenset(names)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -112,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
         setup = getattr(module, "setup", None)
         if setup is not None:
             setup(app)
+    app.state.route_names = _route_names(app.routes)
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
