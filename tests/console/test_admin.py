@@ -6,9 +6,8 @@ import re
 import secrets
 
 import httpx
-import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, csrf_from, login
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
 from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 
@@ -28,6 +27,34 @@ ADMIN_POSTS = [
     ("/users/{user}/projects/{project}/remove", {}),
     ("/users/{user}/delete", {}),
 ]
+
+
+def _dependency_calls(dependant):
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _dependency_calls(sub)
+
+
+def test_the_refusal_lists_cover_every_admin_route() -> None:
+    """Every route of the console that depends on require_admin is in ADMIN_GETS/ADMIN_POSTS."""
+    import importlib
+
+    from webconsole.web import ROUTER_MODULES
+    from webconsole.web.deps import require_admin
+
+    def routes(router):
+        for route in router.routes:
+            nested = getattr(route, "original_router", None)  # a router included into a module's router
+            yield from routes(nested) if nested is not None else [route]
+
+    admin_routes = set()
+    for name in ROUTER_MODULES:
+        for route in routes(importlib.import_module(f"webconsole.web.{name}").router):
+            if hasattr(route, "dependant") and require_admin in set(_dependency_calls(route.dependant)):
+                admin_routes |= {(method, route.path) for method in route.methods}
+    listed = {("GET", path.split("?")[0]) for path in ADMIN_GETS} | {("POST", path) for path, _ in ADMIN_POSTS}
+    normalise = lambda path: re.sub(r"\{[a-z_]+\}", "{}", path)  # noqa: E731
+    assert {(m, normalise(p)) for m, p in admin_routes} == {(m, normalise(p)) for m, p in listed}
 
 
 async def create_project(client: httpx.AsyncClient, csrf: str, project: str, name: str = "Team Project") -> None:
