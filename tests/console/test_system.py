@@ -69,3 +69,16 @@ async def test_thread_map_not_available_while_hanami_starts(tmp_path) -> None:
                 assert "Not available" in page.text
     finally:
         emulator.stop()
+
+
+async def test_every_admin_page_against_the_faithful_emulator(emulator_faithful) -> None:
+    """Nothing here relies on lenient behaviour: a tour of the pages against Hanami's real quirks."""
+    app = create_app(console_settings(emulator_faithful.url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            for path in ("/projects", "/users", f"/users/{ADMIN_ID}", "/account", "/audit", "/errors",
+                         "/errors?without_user=1", "/system", "/system/measurements.json"):
+                response = await client.get(path)
+                assert response.status_code == 200, path
