@@ -482,3 +482,18 @@ async def test_bridge_under_a_url_prefix(emulator) -> None:
     finally:
         await b.aclose()
         server.stop()
+
+
+async def test_stop_ends_a_long_teach(browser: Browser, emulator) -> None:
+    uuid = await browser.create_cluster()
+    ws, _ = await browser.bridge(uuid)
+    await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 2, "repeat": 1000}))
+    await ws.send(json.dumps({"op": "ask", "values": DIGIT}))  # one exchange at a time
+    assert "Wait until the current exchange is done" in (await until(ws, lambda m: m["type"] == "error"))["message"]
+    await ws.send(json.dumps({"op": "stop"}))
+    taught = await until(ws, lambda m: m["type"] == "taught")
+    assert taught["stopped"] and 1 <= taught["count"] < 1000
+    await ws.send(json.dumps({"op": "close"}))
+    await closed(ws)
+    async with Admin(emulator.url) as api:
+        await api.delete_cluster(uuid)

@@ -110,3 +110,34 @@ async def _expire_lock(store_url: str, uuid: str) -> None:
         await store.delete(LOCK_PREFIX + uuid)
     finally:
         await store.aclose()
+
+
+async def test_lock_holds_across_replicas(emulator, tmp_path: Path) -> None:
+    """Two console replicas on one shared store: a bridge on one refuses a bridge on the other."""
+    store_url = f"sqlite:///{tmp_path / 'replicas.db'}"
+    one = ConsoleServer(console_settings(emulator.url, session_store_url=store_url)).start()
+    two = ConsoleServer(console_settings(emulator.url, session_store_url=store_url)).start()
+    a = await Browser(one).login()
+    b = await Browser(two).login()
+    try:
+        uuid = await a.create_cluster()
+        ws, _ = await a.bridge(uuid)
+        ws2 = await b.socket(uuid)
+        await ws2.send(json.dumps({"op": "open", "csrf": b.csrf}))
+        refused = await until(ws2, lambda m: m["type"] == "refused")
+        assert refused["reason"] == "held" and "held by Test Admin since" in refused["message"]
+        await closed(ws2)
+        page = await b.http.get(f"/clusters/{uuid}/direct")
+        assert 'data-testid="held-by"' in page.text
+        await ws.send(json.dumps({"op": "close"}))
+        await closed(ws)
+        ws2, _ = await b.bridge(uuid)  # free again, from the other replica
+        await ws2.send(json.dumps({"op": "close"}))
+        assert (await closed(ws2))["task_mode"] is True
+        async with Admin(emulator.url) as api:
+            await api.delete_cluster(uuid)
+    finally:
+        await a.aclose()
+        await b.aclose()
+        one.stop()
+        two.stop()
