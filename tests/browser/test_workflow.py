@@ -42,7 +42,8 @@ def test_train_request_check_download_delete(page: Page, console_server: Console
     made = _set_up(emulator.url, demo_files, tag)
     try:
         browser_login(page, console_server.url)
-        page.goto(f"{console_server.url}/clusters/{made['cluster']}/tasks")
+        # The cluster's page shows its task list (loaded from the tasks page with htmx).
+        page.goto(f"{console_server.url}/clusters/{made['cluster']}")
         expect(page.get_by_text("No tasks on this cluster")).to_be_visible()
 
         # Train on the 4,000-digit train split and watch the progress bar reach 100 %.
@@ -52,6 +53,7 @@ def test_train_request_check_download_delete(page: Page, console_server: Console
         page.get_by_label("Task name", exact=True).fill("learn digits")
         page.get_by_role("button", name="Queue task").click()
         expect(page.get_by_role("status")).to_contain_text("Queued train task learn digits")
+        expect(page).to_have_url(f"{console_server.url}/clusters/{made['cluster']}")  # back on the cluster page
         row = page.locator("tr", has_text="learn digits")
         expect(row.locator(".progress-text")).to_have_text("100.0 %", timeout=60_000)
         expect(row.locator(".badge")).to_have_text("finished")

@@ -239,12 +239,19 @@ async def test_csv_brick_hint_and_column_mismatch(app_client, hanami, demo_files
 async def test_delete_from_the_cluster_page_returns_there(app_client, hanami, cluster, small_set) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     await hanami.set_mode(cluster["uuid"], "DIRECT")  # keeps the task queued
-    await create(app_client, csrf, name="embedded task", type="train", cluster_uuid=cluster["uuid"],
-                 dataset_uuid=small_set)
     embedding = f"/clusters/{cluster['uuid']}"
-    fragment = await app_client.get(f"{embedding}/tasks",
-                                    headers={**HX, "HX-Current-URL": f"http://console.test{embedding}"})
+    created = await create(app_client, csrf, name="embedded task", type="train", cluster_uuid=cluster["uuid"],
+                           dataset_uuid=small_set, next=embedding)
+    assert created.status_code == 303 and created.headers["location"] == embedding
+    current = {"HX-Current-URL": f"http://console.test{embedding}"}
+    fragment = await app_client.get(f"{embedding}/tasks", headers={**HX, **current})
     (task_uuid, state), = ROW.findall(fragment.text)
+    # Embedded in the cluster page: its stylesheet comes along once, and Train… returns there.
+    assert fragment.text.count("css/tasks.css") == 1 and f"type=train&amp;next={embedding}" in fragment.text
+    poll = await app_client.get(f"{embedding}/tasks", headers={**POLL, **current})
+    assert "css/tasks.css" not in poll.text and 'hx-trigger="every 1500ms"' in poll.text
+    form = await app_client.get(f"/tasks/new?cluster_uuid={cluster['uuid']}&type=train&next={embedding}")
+    assert f'<input type="hidden" name="next" value="{embedding}">' in form.text
     link = f"{embedding}/tasks/{task_uuid}/delete?next={embedding}"
     assert state == "queued" and f'href="{link}"' in fragment.text
     confirm = await app_client.get(link)

@@ -188,7 +188,7 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
         cluster, rows = await asyncio.gather(
             api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
     context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
-               "back": _embedding_page(request)}
+               "back": _embedding_page(request), "first_load": is_htmx(request) and not is_poll(request)}
     if is_htmx(request):
         status = STOP_POLLING if is_poll(request) and not any_running(rows) else 200
         return await render(request, "tasks/_cluster_tasks.html", context, status_code=status)
@@ -234,11 +234,11 @@ async def delete_confirm(
 @router.post("/clusters/{cluster_uuid}/tasks/{task_uuid}/delete", name="task_delete")
 async def delete(
     request: Request, cluster_uuid: str, task_uuid: str, session: CurrentSession, api: Hanami,
-    next: Annotated[str, Form()] = "",
+    next_url: Annotated[str, Form(alias="next")] = "",
 ) -> Response:
     """Queued/finished: removed. Active: only marked aborted, it runs to the end (Q-T4)."""
     checked_uuid(cluster_uuid), checked_uuid(task_uuid)
-    target = safe_next(next) if next else str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid))
+    target = safe_next(next_url) if next_url else str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid))
     task = await _listed_task(api, request, cluster_uuid, task_uuid)
     label = (task or {}).get("name") or task_uuid
     if task is None:
@@ -318,6 +318,7 @@ async def new(request: Request, session: CurrentSession, api: Hanami) -> Respons
     values = {
         "name": query.get("name", ""), "type": query.get("type", "train"), "repeat": query.get("repeat", "1"),
         "cluster_uuid": query.get("cluster_uuid", ""), "dataset_uuid": query.get("dataset_uuid", ""),
+        "next": safe_next(query["next"]) if query.get("next") else "",
     }
     return await _form(request, api, values, block="csv_hint")
 
@@ -351,10 +352,10 @@ async def create(
     request: Request, session: CurrentSession, api: Hanami,
     name: Annotated[str, Form()] = "", type: Annotated[str, Form()] = "",  # noqa: A002
     cluster_uuid: Annotated[str, Form()] = "", dataset_uuid: Annotated[str, Form()] = "",
-    repeat: Annotated[str, Form()] = "1",
+    repeat: Annotated[str, Form()] = "1", next_url: Annotated[str, Form(alias="next")] = "",
 ) -> Response:
     values = {"name": name, "type": type, "cluster_uuid": cluster_uuid, "dataset_uuid": dataset_uuid,
-              "repeat": repeat.strip()}
+              "repeat": repeat.strip(), "next": safe_next(next_url) if next_url else ""}
     clusters, datasets = await _choices(api)
     errors, count = _validate(values, clusters, datasets)
     if errors:
@@ -392,4 +393,5 @@ async def create(
     what = f"{count} {type} tasks" if count > 1 else f"{type} task {name}"
     session.flash(f"Queued {what} on the cluster.", "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid)))
+    # Back to the page the form was opened from (the cluster page), else to the cluster's task list.
+    return _redirect(request, values["next"] or str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid)))
