@@ -152,19 +152,23 @@ def summary(name: str, samples: list[float], wall: float) -> dict[str, float]:
     return result
 
 
-async def timed(n: int, warmup: int, one: Callable[[], Awaitable[None]]) -> tuple[list[float], float]:
-    for _ in range(warmup):
-        await one()
-    samples = []
-    start = time.perf_counter()
-    for _ in range(n):
-        t0 = time.perf_counter()
-        await one()
-        samples.append(time.perf_counter() - t0)
-    return samples, time.perf_counter() - start
+class Measure:
+    """Latency samples and the time spent on them, collected over interleaved blocks."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.wall = 0.0
+
+    async def block(self, count: int, one: Callable[[], Awaitable[None]]) -> None:
+        start = time.perf_counter()
+        for _ in range(count):
+            t0 = time.perf_counter()
+            await one()
+            self.samples.append(time.perf_counter() - t0)
+        self.wall += time.perf_counter() - start
 
 
-async def run(n: int, warmup: int, in_process: bool) -> None:
+async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
     digit = [0.0] * 784
     for row in range(6, 22):
         digit[row * 28 + 14] = 255.0
@@ -175,13 +179,13 @@ async def run(n: int, warmup: int, in_process: bool) -> None:
         try:
             token = await hanami.login(ADMIN_ID, ADMIN_PASSWORD)
             api = hanami.api(token.token)
-            cluster = await api.create_cluster(f"bench {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
-            uuid = cluster["uuid"]
+            # one cluster for each path, so both websockets stay open and the runs can interleave
+            bridged = (await api.create_cluster(f"bench a {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
+            direct = (await api.create_cluster(f"bench b {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
             where = "threads of this process" if in_process else "subprocesses"
-            print(f"emulator {emulator_url}, console {console_url} ({where}), cluster {uuid}, "
-                  f"N={n} (+{warmup} warm-up)")
+            print(f"emulator {emulator_url}, console {console_url} ({where}); N={n} per kind and path "
+                  f"(+{warmup} warm-up), in {blocks} interleaved blocks")
 
-            # (a) through the console bridge, like the page does
             async with httpx.AsyncClient(base_url=console_url) as http:
                 form = await http.get("/login")
                 await http.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/",
@@ -190,42 +194,53 @@ async def run(n: int, warmup: int, in_process: bool) -> None:
                 match = CSRF.search(home.text) or CSRF_BODY.search(home.text)
                 csrf = match.group(1)
                 cookie = http.cookies.get(SESSION_COOKIE)
-            ws_url = console_url.replace("http://", "ws://") + f"/clusters/{uuid}/direct/ws"
-            async with connect(ws_url, origin=console_url, additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},  # type: ignore[arg-type]
-                               max_size=None) as ws:
-                # the template was created outside this console: name the bricks like a user would
-                await ws.send(json.dumps({"op": "open", "csrf": csrf, "input": "test_input", "input_size": 784,
-                                          "output": "test_output", "output_size": 10}))
-                while (m := json.loads(await ws.recv())).get("state") not in ("open", "closed"):
-                    pass
-                assert m["state"] == "open", m
-                ask_msg = json.dumps({"op": "ask", "values": digit})
-                teach_msg = json.dumps({"op": "teach", "values": digit, "expected": expected})
-
-                async def bridge_exchange(message: str, wanted: str) -> None:
-                    await ws.send(message)
-                    while json.loads(await ws.recv())["type"] != wanted:
-                        pass
-
-                print("(a) through the console bridge (browser-like websocket, JSON):")
-                a_ask = summary("ask (request)", *await timed(n, warmup, lambda: bridge_exchange(ask_msg, "output")))
-                a_teach = summary("teach (train step)", *await timed(n, warmup, lambda: bridge_exchange(teach_msg, "taught")))
-                await ws.send(json.dumps({"op": "close"}))
-                while (m := json.loads(await ws.recv())).get("state") != "closed":
-                    pass
-
-            # (b) straight to the backend with the client's direct-IO session
-            await api.set_mode(uuid, "DIRECT")
+            ws_url = console_url.replace("http://", "ws://") + f"/clusters/{bridged}/direct/ws"
+            await api.set_mode(direct, "DIRECT")
             try:
-                async with api.direct_io(uuid) as io:
-                    print("(b) direct websocket client of the backend (protobuf):")
-                    b_ask = summary("request", *await timed(n, warmup, lambda: io.request("test_input", digit)))
-                    b_teach = summary("train step", *await timed(
-                        n, warmup, lambda: io.train("test_input", digit, "test_output", expected)))
-            finally:
-                await api.set_mode(uuid, "TASK")
-            await api.delete_cluster(uuid)
+                async with connect(ws_url, origin=console_url,
+                                   additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},  # type: ignore[arg-type]
+                                   max_size=None) as ws, api.direct_io(direct) as io:
+                    # created outside this console: name the bricks like a user would on the page
+                    await ws.send(json.dumps({"op": "open", "csrf": csrf, "input": "test_input", "input_size": 784,
+                                              "output": "test_output", "output_size": 10}))
+                    while (m := json.loads(await ws.recv())).get("state") not in ("open", "closed"):
+                        pass
+                    assert m["state"] == "open", m
+                    ask_msg = json.dumps({"op": "ask", "values": digit})
+                    teach_msg = json.dumps({"op": "teach", "values": digit, "expected": expected})
 
+                    async def bridge_exchange(message: str, wanted: str) -> None:
+                        await ws.send(message)
+                        while json.loads(await ws.recv())["type"] != wanted:
+                            pass
+
+                    kinds = {
+                        ("a", "ask"): lambda: bridge_exchange(ask_msg, "output"),
+                        ("a", "teach"): lambda: bridge_exchange(teach_msg, "taught"),
+                        ("b", "ask"): lambda: io.request("test_input", digit),
+                        ("b", "teach"): lambda: io.train("test_input", digit, "test_output", expected),
+                    }
+                    results = {key: Measure() for key in kinds}
+                    for one in kinds.values():
+                        await Measure().block(warmup, one)
+                    per_block = max(1, n // blocks)
+                    for _ in range(blocks):
+                        for key, one in kinds.items():
+                            await results[key].block(per_block, one)
+                    await ws.send(json.dumps({"op": "close"}))
+                    while (m := json.loads(await ws.recv())).get("state") != "closed":
+                        pass
+            finally:
+                await api.set_mode(direct, "TASK")
+            for uuid in (bridged, direct):
+                await api.delete_cluster(uuid)
+
+            print("(a) through the console bridge (browser-like websocket with cookie + Origin, JSON):")
+            a_ask = summary("ask (request)", results[("a", "ask")].samples, results[("a", "ask")].wall)
+            a_teach = summary("teach (train step)", results[("a", "teach")].samples, results[("a", "teach")].wall)
+            print("(b) direct websocket client of the backend (HanamiAPI.direct_io, protobuf):")
+            b_ask = summary("request", results[("b", "ask")].samples, results[("b", "ask")].wall)
+            b_teach = summary("train step", results[("b", "teach")].samples, results[("b", "teach")].wall)
             print("bridge overhead:")
             for name, a, b in (("ask", a_ask, b_ask), ("teach", a_teach, b_teach)):
                 print(f"  {name:<6} added latency: median {a['median'] - b['median']:+.3f} ms, "
@@ -239,9 +254,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=500, help="measured exchanges per kind")
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--blocks", type=int, default=10, help="interleaved blocks (evens out machine load)")
     parser.add_argument("--in-process", action="store_true", help="emulator and console in threads")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.warmup, args.in_process))
+    asyncio.run(run(args.n, args.warmup, args.in_process, args.blocks))
 
 
 if __name__ == "__main__":
