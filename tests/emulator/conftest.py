@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from emu_helpers import ADMIN, Api, make_config, unique
+from tests.emulator.emu_helpers import ADMIN, Api, make_config, unique
 
 from webconsole.emulator import EmulatorServer
 

@@ -8,7 +8,7 @@ import time
 import httpx
 import jwt
 import pytest
-from emu_helpers import ADMIN, Api, make_config, unique
+from tests.emulator.emu_helpers import ADMIN, Api, make_config, unique
 
 from webconsole.emulator import EmulatorServer
 from webconsole.emulator.backend import StartupError

@@ -8,7 +8,7 @@ import uuid as uuidlib
 
 import numpy as np
 import pytest
-from emu_helpers import Api, direct_request, direct_train, unique
+from tests.emulator.emu_helpers import Api, direct_request, direct_train, unique
 from websockets.sync.client import connect
 
 from webconsole.protocol.messages import ClusterIO_Message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from emu_helpers import Api, wait_for
+from tests.emulator.emu_helpers import Api, wait_for
 from websockets.sync.client import connect
 
 from webconsole.emulator.tempfiles import tracked_segments

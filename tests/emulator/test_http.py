@@ -6,7 +6,7 @@ import socket
 
 import httpx
 
-from emu_helpers import Api
+from tests.emulator.emu_helpers import Api
 
 
 def raw_request(server, data: bytes) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from emu_helpers import Api, unique
+from tests.emulator.emu_helpers import Api, unique
 
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
-from emu_helpers import ADMIN, Api, make_config, unique, wait_for
+from tests.emulator.emu_helpers import ADMIN, Api, make_config, unique, wait_for
 
 from webconsole.emulator import EmulatorServer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu_helpers import ADMIN, Api, make_config
+from tests.emulator.emu_helpers import ADMIN, Api, make_config
 
 from webconsole.emulator import EmulatorServer
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE

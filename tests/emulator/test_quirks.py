@@ -10,7 +10,7 @@ import uuid as uuidlib
 
 import httpx
 import pytest
-from emu_helpers import ADMIN, Api, unique
+from tests.emulator.emu_helpers import ADMIN, Api, unique
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 

@@ -8,7 +8,7 @@ import json
 import socket
 
 import httpx
-from emu_helpers import ADMIN, make_config
+from tests.emulator.emu_helpers import ADMIN, make_config
 
 from webconsole.emulator import serve
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu_helpers import Api, unique
+from tests.emulator.emu_helpers import Api, unique
 
 
 def test_project_crud(admin: Api):

@@ -6,7 +6,7 @@ import pytest
 
 from webconsole.emulator import fields
 
-from emu_helpers import Api
+from tests.emulator.emu_helpers import Api
 
 U = "d94f2b53-f404-4215-9a33-63c4a03e3202"
 

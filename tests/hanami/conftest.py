@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from hanami_scripted import EMU_ADMIN, ScriptedHTTP, ScriptedWS, make_token  # noqa: F401
+from tests.hanami.hanami_scripted import EMU_ADMIN, ScriptedHTTP, ScriptedWS, make_token  # noqa: F401
 
 from webconsole.hanami import HanamiClient
 

@@ -7,7 +7,7 @@ import time
 import uuid as uuidlib
 
 import pytest
-from hanami_scripted import EMU_ADMIN
+from tests.hanami.hanami_scripted import EMU_ADMIN
 
 from webconsole.hanami import (
     AdminOnly,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hanami_scripted import Reply, ScriptedHTTP, make_token
+from tests.hanami.hanami_scripted import Reply, ScriptedHTTP, make_token
 
 from webconsole.hanami import BackendError, BadRequest, Conflict, HanamiClient, NotFound
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hanami_scripted import Reply, ScriptedHTTP, ScriptedWS
+from tests.hanami.hanami_scripted import Reply, ScriptedHTTP, ScriptedWS
 
 from webconsole.hanami import (
     BackendError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hanami_scripted import Reply, ScriptedHTTP, free_port_refused
+from tests.hanami.hanami_scripted import Reply, ScriptedHTTP, free_port_refused
 
 from webconsole.hanami import (
     AdminOnly,
@@ -105,7 +105,7 @@ async def test_renew_failures(http_server: ScriptedHTTP, client: HanamiClient, t
 
 
 async def test_login_and_renew_decode_exp(http_server: ScriptedHTTP, client: HanamiClient) -> None:
-    from hanami_scripted import make_token
+    from tests.hanami.hanami_scripted import make_token
 
     fresh = make_token(expires_in=1234)
     http_server.on("POST", "/control/v1/token", {"id": "asdf", "is_admin": True, "name": "Asdf", "token": fresh})
