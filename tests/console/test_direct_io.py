@@ -220,14 +220,23 @@ async def test_busy_cluster_is_refused_with_the_task_named(browser: Browser, emu
     async with Admin(emulator.url) as api:
         await api.set_mode(uuid, "DIRECT")  # tasks created now stay queued
         task = await api.create_task(f"waiting {secrets.token_hex(3)}", "request", uuid, small_dataset)
+        # one more through the console's task form: the console knows its name
+        name = f"named wait {secrets.token_hex(3)}"
+        created = await browser.http.post("/tasks/new", data={
+            "csrf_token": browser.csrf, "name": name, "type": "request", "cluster_uuid": uuid,
+            "dataset_uuid": small_dataset, "repeat": "1"})
+        assert created.status_code in (200, 303), created.text[:500]
         ws = await browser.socket(uuid)
         await ws.send(json.dumps({"op": "open", "csrf": browser.csrf}))
         refused = await until(ws, lambda m: m["type"] == "refused")
         assert refused["reason"] == "busy" and task["uuid"] in refused["message"]
-        assert refused["tasks"] == [{"uuid": task["uuid"], "state": "queued"}]
+        assert f"“{name}”" in refused["message"]
+        assert {"uuid": task["uuid"], "state": "queued", "name": None} in refused["tasks"]
+        assert {t["name"] for t in refused["tasks"]} == {None, name}
         await closed(ws)
         await api.set_mode(uuid, "TASK")
-        await wait_for(lambda: _task_state(api, task["uuid"], uuid, "finished"))
+        for queued in refused["tasks"]:
+            await wait_for(lambda: _task_state(api, queued["uuid"], uuid, "finished"))
         await api.delete_cluster(uuid)
 
 

@@ -54,7 +54,8 @@ LIVENESS_TIMEOUT = 60.0  # a page that sends pings and then goes silent this lon
 MAX_REPEAT = 1000
 MAX_VALUES = 1_000_000
 BRICK_NAME = re.compile(r"[a-zA-Z_0-9]{1,256}")
-BUSY_STATES = ("queued", "active")
+BUSY_STATES = ("queued", "active", "aborted")  # an aborted task keeps running until its end (Q-T4)
+TASK_META_PREFIX = "task-meta:"  # what the tasks pages remember about a task (its name)
 
 # close codes the page understands (4000-4999 are free for applications)
 CLOSE_NORMAL = 1000
@@ -311,21 +312,15 @@ class Bridge:
                 CLOSE_BUSY, reason="held", holder=holder.get("user_name"), since=holder.get("since"),
             )
         self.locked = True
-        tasks = (await self.api.list_tasks(self.cluster_uuid)).records()
-        busy = [{"uuid": t.get("uuid"), "state": t.get("state")} for t in tasks if t.get("state") in BUSY_STATES]
-        if busy:
-            names = ", ".join(f"{t['uuid']} ({t['state']})" for t in busy)
-            raise Refused(
-                f"The cluster has tasks in the way: {names}. Wait for them to finish or delete them.",
-                CLOSE_BUSY, reason="busy", tasks=busy,
-            )
+        await self._refuse_when_busy()
         await self.status("connecting", "Switching the cluster to direct mode…")
         try:
             await self.api.set_mode(self.cluster_uuid, "DIRECT")
         except Conflict as exc:
             if await read_record(self.store, MODE_PREFIX + self.cluster_uuid) is not None:
-                # This console left it in DIRECT (a crash or a lost connection) and no task is
-                # queued: it still is in DIRECT, so the new bridge simply takes it over.
+                # This console left it in DIRECT (a crash or a lost connection): then 409 means
+                # "already DIRECT", unless a task started meanwhile -- look again before taking over.
+                await self._refuse_when_busy()
                 log.info("cluster %s was left in direct mode; taking it over", self.cluster_uuid)
             else:
                 raise Refused(
@@ -348,6 +343,24 @@ class Bridge:
             self.client_address,
         )
         await self.status("open", "Connected.", layout=asdict(self.layout))
+
+    async def _refuse_when_busy(self) -> None:
+        """Tasks and a cluster websocket must never mix (Q-W5): name the tasks in the way."""
+        tasks = (await self.api.list_tasks(self.cluster_uuid)).records()
+        busy = [{"uuid": t.get("uuid"), "state": t.get("state")} for t in tasks if t.get("state") in BUSY_STATES]
+        if not busy:
+            return
+        for task in busy:
+            meta = await read_record(self.store, TASK_META_PREFIX + str(task["uuid"]))
+            task["name"] = meta.get("name") if meta else None
+        names = ", ".join(
+            (f"“{t['name']}” ({t['uuid']}, {t['state']})" if t["name"] else f"{t['uuid']} ({t['state']})")
+            for t in busy
+        )
+        raise Refused(
+            f"The cluster has tasks in the way: {names}. Wait for them to finish or delete them.",
+            CLOSE_BUSY, reason="busy", tasks=busy,
+        )
 
     # -- the main loop ---------------------------------------------------------------------------
     async def _reader(self) -> None:
