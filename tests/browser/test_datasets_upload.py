@@ -3,6 +3,7 @@ broken files with precise messages (and nothing created on Hanami), delete throu
 
 from __future__ import annotations
 
+import re
 import secrets
 import struct
 from pathlib import Path
@@ -59,7 +60,7 @@ def upload_and_wait(page: Page, form_testid: str, name: str, files: dict[str, Pa
     expect(status.locator(".progress-text")).to_have_text("100.0 %")
     expect(status.locator("progress")).to_have_attribute("value", "100.0")
     assert page.evaluate("window.__maxBrowserProgress") == 100
-    expect(page).to_have_url(__import__("re").compile(r".*/datasets/uploads/[A-Za-z0-9_-]+$"))
+    expect(page).to_have_url(re.compile(r".*/datasets/uploads/[A-Za-z0-9_-]+$"))
 
 
 def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
@@ -111,7 +112,17 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
     assert set(backend_datasets(emulator.url)) == before
 
     # 4. delete the CSV dataset through the confirmation page
-    page.goto(console_server.url + "/datasets?q=" + tag)
+    page.goto(console_server.url + "/datasets")
+    page.get_by_label("Search datasets").fill(tag)  # live search swaps only the table
+    expect(page).to_have_url(console_server.url + f"/datasets?q={tag}&sort=name&order=asc&per_page=25")
+    expect(page.get_by_test_id("dataset-row")).to_have_count(2)
+    page.get_by_role("link", name="Lines").click()  # sort, boosted into the table region
+    expect(page).to_have_url(re.compile(r".*sort=lines&order=asc.*"))
+    expect(page.get_by_role("link", name="Lines ▲")).to_be_visible()
+    expect(page.get_by_test_id("dataset-row").first).to_contain_text(mnist_name)  # 200 lines before 400
+    page.get_by_role("link", name="Lines ▲").click()
+    expect(page).to_have_url(re.compile(r".*sort=lines&order=desc.*"))
+    expect(page.get_by_test_id("dataset-row").first).to_contain_text(csv_name)
     row = page.get_by_test_id("dataset-row").filter(has_text=csv_name)
     expect(row.locator("td.num").nth(2)).to_have_text("400")
     row.get_by_role("link", name="Delete").click()

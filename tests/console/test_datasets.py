@@ -6,17 +6,24 @@ the Hanami client is the same before and after.
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import re
 import secrets
 import struct
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, wait_for
+from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
+from webconsole.web.deps import SESSION_COOKIE
+from webconsole.web.uploads import UploadState
 
 
 def unique(prefix: str) -> str:
@@ -306,3 +313,49 @@ async def test_upload_page_and_empty_state(app_client: httpx.AsyncClient, emulat
     upload = await app_client.get("/datasets/upload")
     assert upload.status_code == 200
     assert 'enctype="multipart/form-data"' in upload.text and "js/upload.js" in upload.text
+
+
+async def test_temporary_files_are_removed_in_every_outcome(emulator, hanami, demo_files, tmp_path: Path) -> None:
+    upload_dir = tmp_path / "uploads"
+    upload_dir.mkdir()
+    app = create_app(console_settings(emulator.url, upload_dir=str(upload_dir)))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            refused = await post_upload(client, csrf, "csv", unique("tmp refused"), {"csv": ("x.csv", b"a,b\n1\n")})
+            assert refused.status_code == 422
+            assert list(upload_dir.iterdir()) == []
+            name = unique("tmp ok")
+            ok = await post_upload(client, csrf, "csv", name, {"csv": ("ok.csv", demo_files.csv.read_bytes())})
+            assert 'data-phase="done"' in await finished_status(client, ok.headers["location"])
+            assert list(upload_dir.iterdir()) == []
+            # cancelled at once (before or while sending)
+            big = ("a,b\n" + "\n".join(f"{i}.1234567890123456789,1" for i in range(150_000)) + "\n").encode()
+            started = await post_upload(client, csrf, "csv", unique("tmp cancel"), {"csv": ("big.csv", big)})
+            cancelled = await client.post(started.headers["location"] + "/cancel", data={"csrf_token": csrf})
+            assert cancelled.status_code == 303
+            assert 'data-phase="cancelled"' in await finished_status(client, started.headers["location"])
+            assert list(upload_dir.iterdir()) == []
+            record = (await hanami.list_datasets()).find("name", name)
+            await hanami.delete_dataset(record["uuid"])
+            # the console stops while an upload runs: the task is cancelled, nothing stays behind
+            left_running = unique("tmp shutdown")
+            running = await post_upload(client, csrf, "csv", left_running, {"csv": ("big.csv", big)})
+            assert running.status_code == 303
+    assert list(upload_dir.iterdir()) == []
+    assert (await hanami.list_datasets()).find("name", left_running) is None
+
+
+async def test_an_upload_whose_console_died_is_shown_as_lost(app_client: httpx.AsyncClient) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    store = app_client.app.state.store  # type: ignore[attr-defined]
+    owner = hashlib.sha256(app_client.cookies[SESSION_COOKIE].encode()).hexdigest()
+    upload_id = secrets.token_urlsafe(18)
+    state = UploadState(id=upload_id, owner=owner, user_id=ADMIN_ID, kind="csv", name="lost upload",
+                        files=["x.csv"], phase="sending", bytes_sent=10, bytes_total=100,
+                        updated_at=time.time() - 3600)
+    await store.set(f"upload:{upload_id}", json.dumps(asdict(state)).encode(), 60)
+    page = await app_client.get(f"/datasets/uploads/{upload_id}", headers={"HX-Request": "true"})
+    assert 'data-phase="lost"' in page.text and "stopped before it finished" in page.text
+    assert "hx-trigger" not in page.text  # no endless polling

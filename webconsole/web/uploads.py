@@ -56,6 +56,8 @@ STATE_TTL = 3600.0
 COPY_BUFFER = 1 << 20
 STORE_INTERVAL = 0.25  # seconds between progress writes to the shared store
 CANCEL_POLL = 0.5  # seconds between checks for a cancel request made on another replica
+HEARTBEAT = 10.0  # seconds between state writes while nothing else changes
+STALE_AFTER = 60.0  # a running upload whose state is older than this lost its console
 RUNNING = ("validating", "sending", "finalising")
 
 # Hanami's NAME rule (contract §1.6), 4-256 bytes.
@@ -115,7 +117,12 @@ class UploadState:
 
     @property
     def running(self) -> bool:
-        return self.phase in RUNNING
+        return self.phase in RUNNING and not self.stale
+
+    @property
+    def stale(self) -> bool:
+        """The console process that ran it stopped (crash, kill) without recording an end."""
+        return self.phase in RUNNING and time.time() - self.updated_at > STALE_AFTER
 
     @property
     def fraction(self) -> float:
@@ -255,18 +262,43 @@ def _file_field(form: FormData, name: str) -> UploadFile | None:
 # -- console -> Hanami --------------------------------------------------------------------------
 
 
-def _tasks(app: FastAPI) -> dict[str, asyncio.Task[None]]:
+@dataclass
+class _Running:
+    """A send task of this process. ``entered`` is set once its coroutine runs: a task cancelled
+    before that never executes its clean-up, so cancelling waits for it first."""
+
+    task: asyncio.Task[None]
+    entered: asyncio.Event
+
+    async def cancel(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.entered.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self.task.cancel()
+        await asyncio.wait({self.task}, timeout=timeout)
+
+
+def _tasks(app: FastAPI) -> dict[str, _Running]:
     return app.state.dataset_upload_tasks
 
 
-async def _watch_cancel(store: Any, upload_id: str) -> None:
-    while await store.get(CANCEL_PREFIX + upload_id) is None:
+async def _watch_cancel(store: Any, state: UploadState) -> None:
+    """Raise UploadCancelled when a cancel request appears; meanwhile keep the state's heartbeat
+    fresh, so other replicas can tell a quiet phase (Hanami converting) from a dead console."""
+    last_beat = time.monotonic()
+    while await store.get(CANCEL_PREFIX + state.id) is None:
         await asyncio.sleep(CANCEL_POLL)
+        if time.monotonic() - last_beat >= HEARTBEAT:
+            last_beat = time.monotonic()
+            await save_state(store, state)
     raise UploadCancelled()
 
 
-async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str) -> None:
+async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
+                entered: asyncio.Event) -> None:
     """The background task: send the validated files, keep the shared state current, clean up."""
+    entered.set()
     store = app.state.store
     last_write = 0.0
 
@@ -293,7 +325,7 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
         state.phase, state.sending_started_at = "sending", time.time()
         await save_state(store, state)
         uploading = asyncio.ensure_future(upload())
-        watcher = asyncio.ensure_future(_watch_cancel(store, state.id))
+        watcher = asyncio.ensure_future(_watch_cancel(store, state))
         try:
             await asyncio.wait({uploading, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -341,9 +373,10 @@ async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: s
 
 def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
     app = request.app
-    task = asyncio.create_task(_send(app, api, state, paths, client_address(request)),
+    entered = asyncio.Event()
+    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered),
                                name=f"dataset-upload-{state.id}")
-    _tasks(app)[state.id] = task
+    _tasks(app)[state.id] = _Running(task, entered)
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -451,11 +484,10 @@ async def cancel(request: Request, upload_id: str, session: CurrentSession) -> R
     state = await visible_upload(request, session, upload_id)
     if state.running:
         await request.app.state.store.set(CANCEL_PREFIX + upload_id, b"1", STATE_TTL)
-        task = _tasks(request.app).get(upload_id)
-        if task is not None:
-            task.cancel()
+        running = _tasks(request.app).get(upload_id)
+        if running is not None:
             # Wait for the clean-up (dataset deleted, files removed) so the answer shows the end state.
-            await asyncio.wait({task}, timeout=10)
+            await running.cancel(timeout=10)
         state = await visible_upload(request, session, upload_id)
     if is_htmx(request):
         return await render(request, "datasets/status.html", {"upload": state}, block="upload_status")
@@ -494,10 +526,8 @@ def setup(app: FastAPI) -> None:
 
     async def stop_uploads(app: FastAPI) -> None:
         # Stopping the console cancels running uploads: the client deletes each half dataset.
-        tasks = list(_tasks(app).values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=15)
+        running = list(_tasks(app).values())
+        if running:
+            await asyncio.gather(*(item.cancel(timeout=15) for item in running))
 
     app.state.shutdown_hooks.append(stop_uploads)
