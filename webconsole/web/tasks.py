@@ -119,9 +119,17 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         duration = _duration(time.time() - start.timestamp()) + " so far"
     meta = meta or {}
     uuid = str(record.get("uuid", ""))
+    queued_day = str(record.get("queued", ""))[:10]
+
+    def short(value: Any) -> str:
+        # Start and end on the queue day show as time only (the full value is in the title).
+        text = str(value if value is not None else "-")
+        return text[11:] if len(text) == 19 and text[:10] == queued_day else text
+
     return {
         "uuid": uuid, "state": str(record.get("state", "")), "fraction": fraction,
         "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
+        "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
         "duration": duration, "name": meta.get("name", ""), "type": meta.get("type", ""),
         "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
         "result_uuid": uuid if uuid in results else None,
