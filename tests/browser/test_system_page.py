@@ -18,8 +18,8 @@ def test_charts_switch_range_and_refresh(page: Page, console_server: ConsoleServ
     for metric in ("power", "temperature", "speed"):
         canvas = page.locator(f"#chart-{metric}")
         expect(canvas).to_be_visible()
-        # Chart.js sized and drew the canvas (it stays 0x0 / 300x150 default without the script).
-        assert page.evaluate(f"Chart.getChart(document.getElementById('chart-{metric}')) !== undefined")
+        # The deferred page script ran and Chart.js owns the canvas (waits: defer runs after parsing).
+        page.wait_for_function(f"window.Chart && Chart.getChart(document.getElementById('chart-{metric}'))")
     page.get_by_role("link", name="Seconds").click()
     expect(page).to_have_url(console_server.url + "/system?range=seconds")
     expect(page.get_by_role("link", name="Seconds")).to_have_attribute("aria-current", "page")
