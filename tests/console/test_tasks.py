@@ -173,6 +173,8 @@ async def test_abort_keeps_running_and_delete_removes(app_client, hanami, cluste
     assert "Removed waiting request from the queue." in page.text and queued not in page.text
     gone = await app_client.get(f"{base}/{queued}")  # the console never asks Hanami for a deleted task
     assert gone.status_code == 404 and "not listed any more" in gone.text
+    gone_poll = await app_client.get(f"{base}/{queued}", headers=POLL)  # its open page stops polling
+    assert gone_poll.status_code == 286 and "not listed any more" in gone_poll.text and "hx-trigger" not in gone_poll.text
 
     again = await app_client.post(f"{base}/{active}/delete", data={"csrf_token": csrf})
     page = await app_client.get(again.headers["location"])
@@ -260,3 +262,13 @@ async def test_delete_from_the_cluster_page_returns_there(app_client, hanami, cl
     assert done.status_code == 303 and done.headers["location"] == embedding
     assert await rows(app_client, cluster["uuid"]) == []
     await hanami.set_mode(cluster["uuid"], "TASK")
+
+
+async def test_a_deleted_cluster_stops_the_polling(app_client, hanami) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    doomed = await hanami.create_cluster(unique("doomed cluster"), EXAMPLE_MNIST_TEMPLATE)
+    await hanami.delete_cluster(doomed["uuid"])
+    poll = await app_client.get(f"/clusters/{doomed['uuid']}/tasks", headers=POLL)
+    assert poll.status_code == 286 and "This cluster no longer exists" in poll.text and "hx-trigger" not in poll.text
+    assert (await app_client.get(f"/clusters/{doomed['uuid']}/tasks", headers=HX)).status_code == 404
+    assert (await app_client.get(f"/clusters/{doomed['uuid']}/tasks")).status_code == 404

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import BackendError, InputError, PolicyDenied
+from webconsole.hanami.errors import BackendError, InputError, NotFound, PolicyDenied
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.render import is_htmx, is_poll, render
@@ -191,7 +191,15 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
     """The page, or for htmx (the cluster page's hx-get and the polls) the ``tasks/_cluster_tasks.html`` region."""
     checked_uuid(cluster_uuid)
     if is_htmx(request):  # the region needs no name; task/all already answers 404 for a gone cluster
-        cluster, rows = {}, await cluster_task_rows(request, api, cluster_uuid)
+        try:
+            rows = await cluster_task_rows(request, api, cluster_uuid)
+        except NotFound:
+            if not is_poll(request):
+                raise
+            # The cluster went away under a polling page: say so once and stop, instead of an error a second.
+            context = {"cluster": {"uuid": cluster_uuid, "name": "", "url": ""}, "tasks": [], "gone": True}
+            return await render(request, "tasks/_cluster_tasks.html", context, status_code=STOP_POLLING)
+        cluster = {}
     else:
         cluster, rows = await asyncio.gather(
             api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
@@ -208,6 +216,10 @@ async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: C
     checked_uuid(cluster_uuid), checked_uuid(task_uuid)
     cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
     task = next((row for row in rows if row["uuid"] == task_uuid), None)
+    if task is None and is_htmx(request) and is_poll(request):
+        # Deleted while its page polls: stop polling with a note (never GET a gone task, Q-T1).
+        return await render(request, "tasks/_task_gone.html", {"cluster": cluster_context(request, cluster_uuid, cluster)},
+                            status_code=STOP_POLLING)
     if task is None:
         raise HTTPException(
             status_code=404,
