@@ -207,7 +207,7 @@ async def test_missing_or_wrong_csrf_is_refused(browser: Browser, emulator, hell
     await ws.send(hello if isinstance(hello, str) else json.dumps(hello))
     refused = await until(ws, lambda m: m["type"] == "refused")
     assert "did not come from this console" in refused["message"]
-    await closed(ws)
+    assert (await closed(ws))["task_mode"] is None  # never switched, nothing to return
     assert ws.close_code == 4403
     async with Admin(emulator.url) as api:
         await api.set_mode(uuid, "DIRECT")  # nothing switched it: it is still idle in TASK

@@ -638,15 +638,22 @@ class Bridge:
     async def _close(self) -> None:
         """Always: backend websocket closed, cluster back in TASK, lock dropped, browser told."""
         reason, code = self.close_reason or ("closed", CLOSE_NORMAL)
-        task_mode = True
+        task_mode: bool | None = None  # None: the bridge never switched the cluster
         try:
             if self.job is not None:
                 self.job.cancel()
                 await asyncio.gather(self.job, return_exceptions=True)
             if self.io is not None:
-                await self.io.aclose()  # before set_mode TASK: never mix a websocket with tasks (Q-W5)
+                try:
+                    await self.io.aclose()  # before set_mode TASK: never mix a websocket with tasks (Q-W5)
+                except Exception:  # noqa: BLE001 - the socket is gone either way
+                    log.warning("closing the cluster websocket failed", exc_info=True)
             if self.direct:
+                task_mode = False
                 task_mode = await return_to_task_mode(self.api, self.store, self.cluster_uuid)
+        except Exception:  # noqa: BLE001 - clean-up goes as far as it can
+            log.exception("direct IO clean-up failed")
+        try:
             if self.locked:
                 holder = await read_record(self.store, LOCK_PREFIX + self.cluster_uuid)
                 if holder is None or holder.get("session") == session_hash(self.session.id):
@@ -658,13 +665,12 @@ class Bridge:
                     self.session.user_id, "direct_io_close", f"cluster {self.cluster_uuid}: {reason}",
                     self.client_address,
                 )
-        except Exception:  # noqa: BLE001 - clean-up goes as far as it can
+        except Exception:  # noqa: BLE001 - the lock expires by itself after LOCK_TTL
             log.exception("direct IO clean-up failed")
-            task_mode = False
         finally:
             if self.registry.bridges.get(self.cluster_uuid) is self:
                 del self.registry.bridges[self.cluster_uuid]
-            if not task_mode:
+            if task_mode is False:
                 reason += " The cluster could not be returned to task mode: use “Return to task mode”."
             await self.status("closed", reason, task_mode=task_mode)
             if self.ws.application_state == WebSocketState.CONNECTED:
