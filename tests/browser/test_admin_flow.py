@@ -33,6 +33,8 @@ def test_admin_creates_team_member_logs_in_audit_shows_it(page: Page, console_se
         browser_login(page, base)
         page.get_by_role("link", name="Projects").click()
         page.get_by_role("link", name="New project").click()
+        expect(page).to_have_url(f"{base}/projects/new")
+        page.wait_for_load_state("load")  # forms.js (deferred) is running
         page.get_by_label("Project id").fill("1bad")
         page.get_by_label("Name").click()  # leaving the field shows the rule at once
         expect(page.locator("#id-error")).to_have_text("4 to 256 letters, digits or underscores, starting with a letter.")
@@ -45,6 +47,8 @@ def test_admin_creates_team_member_logs_in_audit_shows_it(page: Page, console_se
 
         page.get_by_role("link", name="Users", exact=True).click()
         page.get_by_role("link", name="New user").click()
+        expect(page).to_have_url(f"{base}/users/new")
+        page.wait_for_load_state("load")
         page.get_by_label("User id").fill(user)
         page.get_by_label("Name").fill("Web Member")
         page.get_by_label("Password").fill("short")
