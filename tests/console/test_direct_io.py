@@ -506,3 +506,28 @@ async def test_stop_ends_a_long_teach(browser: Browser, emulator) -> None:
     await closed(ws)
     async with Admin(emulator.url) as api:
         await api.delete_cluster(uuid)
+
+
+async def test_backend_websocket_limit_is_reported(emulator) -> None:
+    """The console keeps at most backend_max_websockets open: a further bridge is told so at once."""
+    server = ConsoleServer(console_settings(emulator.url, backend_max_websockets=1)).start()
+    b = await Browser(server).login()
+    try:
+        first, second = await b.create_cluster(), await b.create_cluster()
+        ws, _ = await b.bridge(first)
+        ws2 = await b.socket(second)
+        await ws2.send(json.dumps({"op": "open", "csrf": b.csrf}))
+        refused = await until(ws2, lambda m: m["type"] == "refused", timeout=5)
+        assert refused["reason"] == "slots" and "1 backend websocket(s) open" in refused["message"]
+        await closed(ws2)
+        await ws.send(json.dumps({"op": "close"}))
+        await closed(ws)
+        ws2, _ = await b.bridge(second)  # the slot is free again
+        await ws2.send(json.dumps({"op": "close"}))
+        await closed(ws2)
+        async with Admin(emulator.url) as api:
+            for uuid in (first, second):
+                await api.delete_cluster(uuid)
+    finally:
+        await b.aclose()
+        server.stop()

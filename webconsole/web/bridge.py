@@ -312,6 +312,14 @@ class Bridge:
                 CLOSE_BUSY, reason="held", holder=holder.get("user_name"), since=holder.get("since"),
             )
         self.locked = True
+        slots = self.app.state.hanami.websockets
+        if slots.in_use >= slots.limit:
+            # Hanami has only a few worker threads and each websocket holds one (§1.1, §5.1)
+            raise Refused(
+                f"This console already has {slots.limit} backend websocket(s) open, its limit: "
+                "try again when another direct IO or upload ends.",
+                CLOSE_BUSY, reason="slots",
+            )
         await self._refuse_when_busy()
         await self.status("connecting", "Switching the cluster to direct mode…")
         try:
