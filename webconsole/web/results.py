@@ -20,7 +20,8 @@ from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
 from webconsole.web.render import is_htmx, render
-from webconsole.web.tasks import checked_uuid, task_metas
+from webconsole.web.task_rows import task_metas
+from webconsole.web.tasks import checked_uuid
 
 router = resource_router()
 

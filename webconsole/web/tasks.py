@@ -1,30 +1,27 @@
 """Tasks: create train/request tasks (also "train N times"), a cluster's live task list, one task, abort/delete.
 
-Hanami's task list has no names and no types, its cells are strings and its rows are sorted by
-uuid (Q-T5), so the console remembers what it queued (``task-meta:<uuid>`` in the shared store)
-and sorts by queue time itself. A task's state is always read from the list: ``GET v1/task`` on a
-deleted task answers 500 (Q-T1), so the console never asks for a task the list does not show.
+The rows (sorted by queue time, with the names the console remembers) come from ``task_rows``.
+A task's state is always read from the list: ``GET v1/task`` on a deleted task answers 500
+(Q-T1), so the console never asks for a task the list does not show.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import time
-from datetime import datetime, timezone
-from urllib.parse import urlsplit
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import BackendError, InputError, NotFound, PolicyDenied
+from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.render import is_htmx, is_poll, render
+from webconsole.web.task_rows import RUNNING, any_running, cluster_task_rows, remember_task
 
 router = resource_router()
 
@@ -32,15 +29,11 @@ UUID_RE = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{
 NAME_RE = re.compile(r"[a-zA-Z][a-zA-Z_0-9 ]*")
 NAME_MESSAGE = "4 to 256 letters, digits, underscores or spaces, starting with a letter."
 MAX_REPEAT = 100
-META_PREFIX = "task-meta:"
-META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
-RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-STOP_POLLING = 286
+STOP_POLLING = 286  # htmx: swap this answer, then stop polling
 UNREADABLE_500 = "Hanami could not read this dataset (error 500). Is its upload finished?"
 CSV_500 = ("Hanami could not use this CSV dataset with this cluster (error 500): the CSV needs a column named "
            "like the cluster's input brick and, for training, one named like its output brick. "
-           "An unfinished upload has the same effect.")  # htmx: swap this answer, then stop polling
+           "An unfinished upload has the same effect.")
 
 
 def checked_uuid(value: str) -> str:
@@ -62,102 +55,6 @@ def repeat_names(name: str, count: int) -> list[str]:
     if count == 1:
         return [name]
     return [f"{name} {i} of {count}" for i in range(1, count + 1)]
-
-
-# -- what the console remembers about tasks ----------------------------------------------------------
-
-async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) -> None:
-    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
-    await request.app.state.store.set(META_PREFIX + task_uuid, data, META_TTL)
-
-
-async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
-    store = request.app.state.store
-    raws = await asyncio.gather(*(store.get(META_PREFIX + uuid) for uuid in uuids))
-    metas: dict[str, dict[str, Any]] = {}
-    for uuid, raw in zip(uuids, raws):
-        try:
-            value = json.loads(raw) if raw is not None else None
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            metas[uuid] = value
-    return metas
-
-
-# -- rows -------------------------------------------------------------------------------------------
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[str]) -> dict[str, Any]:
-    """A list record (all strings) as the page shows it."""
-    try:
-        fraction = min(1.0, max(0.0, float(record.get("percentage", 0))))
-    except (TypeError, ValueError):
-        fraction = 0.0
-    start, end = _parse_time(record.get("start")), _parse_time(record.get("end"))
-    duration = ""
-    if start and end:
-        duration = _duration((end - start).total_seconds())
-    elif start:
-        duration = _duration(time.time() - start.timestamp()) + " so far"
-    meta = meta or {}
-    uuid = str(record.get("uuid", ""))
-    queued_day = str(record.get("queued", ""))[:10]
-
-    def short(value: Any) -> str:
-        # Start and end on the queue day show as time only (the full value is in the title).
-        text = str(value if value is not None else "-")
-        return text[11:] if len(text) == 19 and text[:10] == queued_day else text
-
-    return {
-        "uuid": uuid, "state": str(record.get("state", "")), "fraction": fraction,
-        "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
-        "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
-        "duration": duration, "name": meta.get("name", ""), "type": meta.get("type", ""),
-        "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
-        "result_uuid": uuid if uuid in results else None,
-    }
-
-
-def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """By queue time (the backend sorts by uuid); same-second ties by the console's creation order."""
-    return sorted(rows, key=lambda row: (str(row["queued"]), row["seq"] is None, row["seq"] or 0, row["uuid"]))
-
-
-async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str) -> list[dict[str, Any]]:
-    records = (await api.list_tasks(cluster_uuid)).records()
-    metas = await task_metas(request, [str(record.get("uuid")) for record in records])
-    # Only a finished request task has a result: ask for the result list only when one may exist
-    # (the list polls every 1.5 s, and the real backend has four worker threads, Q-G6).
-    result_uuids: set[str] = set()
-    if any(record.get("state") == "finished" and metas.get(str(record.get("uuid")), {}).get("type") != "train"
-           for record in records):
-        try:
-            result_uuids = {str(uuid) for uuid in (await api.list_results()).column("uuid")}
-        except PolicyDenied:
-            pass  # a role that may not list results still sees its tasks, just without result links
-    return sort_rows([task_row(record, metas.get(str(record.get("uuid"))), result_uuids) for record in records])
-
-
-def any_running(rows: list[dict[str, Any]]) -> bool:
-    return any(row["state"] in RUNNING for row in rows)
 
 
 def cluster_context(request: Request, cluster_uuid: str, cluster: dict[str, Any]) -> dict[str, Any]:
