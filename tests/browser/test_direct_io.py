@@ -46,7 +46,9 @@ def test_draw_ask_teach_and_close_returns_to_task_mode(
 ) -> None:
     uuid = _create_cluster(console_server)
     browser_login(page, console_server.url)
-    page.goto(f"{console_server.url}/clusters/{uuid}/direct")
+    page.goto(f"{console_server.url}/clusters/{uuid}")
+    page.get_by_test_id("direct-io-link").click()  # from the cluster's page
+    expect(page).to_have_url(f"{console_server.url}/clusters/{uuid}/direct")
     status = page.get_by_test_id("bridge-status")
     expect(status).to_have_attribute("data-state", "closed")
     page.get_by_role("button", name="Start direct IO").click()
