@@ -36,21 +36,3 @@ document.addEventListener("htmx:afterRequest", function (event) {
     document.querySelectorAll("#alerts .offline").forEach(function (node) { node.remove(); });
   }
 });
-
-// Boosted navigation swaps only the body, so a page's own scripts (in its head: charts, live form
-// checks) would never load or run. A page that brings such scripts is loaded as a full page instead.
-var SHELL_SCRIPT = /\/(vendor\/htmx-[0-9.]+\.min|js\/console)\.js(\?.*)?$/;
-document.addEventListener("htmx:beforeSwap", function (event) {
-  var detail = event.detail;
-  if (!detail || !detail.boosted || !detail.xhr || typeof detail.serverResponse !== "string") { return; }
-  // Only links: loading the URL again must be safe (a boosted form's POST is not repeated).
-  if (!detail.requestConfig || String(detail.requestConfig.verb).toLowerCase() !== "get") { return; }
-  var head = new DOMParser().parseFromString(detail.serverResponse, "text/html").head;
-  var pageScripts = Array.prototype.filter.call(head.querySelectorAll("script[src]"), function (script) {
-    return !SHELL_SCRIPT.test(script.getAttribute("src"));
-  });
-  if (pageScripts.length) {
-    detail.shouldSwap = false;
-    window.location.assign(detail.xhr.responseURL);
-  }
-});
