@@ -44,6 +44,41 @@ class SecurityHeadersMiddleware:
         self.app = app
         self.static_prefix = static_prefix
 
+    @staticmethod
+    def _websocket_send(scope: Scope, send: Send) -> Send:
+        """A handshake refused before accept is an HTTP response: give it the same strict headers.
+
+        When the server supports the denial-response extension, a close before accept becomes an
+        explicit 403 carrying the headers (otherwise the server answers a bare 403 of its own).
+        """
+        can_respond = "websocket.http.response" in (scope.get("extensions") or {})
+        state = {"accepted": False}
+
+        def strict(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+            mutable = MutableHeaders(raw=list(headers))
+            for name, value in SECURITY_HEADERS.items():
+                mutable.setdefault(name, value)
+            mutable["Cache-Control"] = "no-store"
+            return mutable.raw
+
+        async def send_ws(message: Message) -> None:
+            kind = message["type"]
+            if kind == "websocket.accept":
+                state["accepted"] = True
+            elif kind == "websocket.close" and not state["accepted"] and can_respond:
+                state["accepted"] = True
+                await send({"type": "websocket.http.response.start", "status": 403,
+                            "headers": strict([(b"content-type", b"text/plain; charset=utf-8"),
+                                               (b"content-length", b"0")])})
+                await send({"type": "websocket.http.response.body", "body": b"", "more_body": False})
+                return
+            elif kind == "websocket.http.response.start":
+                state["accepted"] = True
+                message = {**message, "headers": strict(list(message.get("headers") or []))}
+            await send(message)
+
+        return send_ws
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
@@ -51,7 +86,7 @@ class SecurityHeadersMiddleware:
         request_id = uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._websocket_send(scope, send))
             return
         started = time.perf_counter()
         path: str = scope.get("path", "")
