@@ -123,6 +123,7 @@ async def test_mnist_detail_has_a_class_histogram_and_paged_samples(app_client, 
     chart = json.loads(CHART.search(page.text).group(1))
     assert chart["kind"] == "bar" and chart["labels"] == [str(i) for i in range(10)]
     assert chart["values"] == [data.count(i) for i in range(10)] and sum(chart["values"]) == 200
+    assert f'<tr><td>3</td><td class="num">{data.count(3)}</td>' in page.text  # the chart as a table
     assert "1–25 of 200" in page.text and 'rel="next"' in page.text
     second = await app_client.get(f"/results/{mnist['result']}", params={"page": 2}, headers={"HX-Request": "true"})
     assert "<html" not in second.text and "26–50 of 200" in second.text
