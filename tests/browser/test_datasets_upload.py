@@ -136,3 +136,38 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
     assert not any(row["name"] == csv_name for row in remaining.values())
     delete_datasets(emulator.url, [uuid for uuid, row in remaining.items() if row["name"] == mnist_name])
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_cancel_during_the_browser_leg_sends_nothing(
+    page: Page, console_server: ConsoleServer, emulator, tmp_path: Path
+) -> None:
+    """A slow network (throttled through the DevTools protocol) leaves time to watch the progress
+    figures and press Cancel: the request is aborted and nothing reaches Hanami."""
+    name = f"browser aborted {secrets.token_hex(3)}"
+    big = tmp_path / "slow.csv"
+    big.write_bytes(b"a,b\n" + b"".join(b"%d.25,%d\n" % (i, i % 10) for i in range(300_000)))  # ~3.5 MB
+    before = set(backend_datasets(emulator.url))
+    browser_login(page, console_server.url)
+    page.goto(console_server.url + "/datasets/upload")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024})
+    form = page.get_by_test_id("csv-form")
+    form.get_by_label("Dataset name").fill(name)
+    form.get_by_label("CSV file").set_input_files(str(big))
+    form.get_by_role("button", name="Upload CSV dataset").click()
+    transfer = page.locator("#browser-transfer")
+    expect(transfer).to_be_visible()
+    expect(page.locator("#browser-rate")).to_contain_text("MB/s")
+    expect(page.locator("#browser-left")).to_contain_text("left")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").filter(has_text="Upload cancelled")).to_be_visible()
+    expect(transfer).to_be_hidden()
+    expect(form.get_by_role("button", name="Upload CSV dataset")).to_be_enabled()
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    # the console answers the next request normally and Hanami has nothing new
+    page.goto(console_server.url + "/datasets")
+    assert set(backend_datasets(emulator.url)) == before
+    assert page.console_errors == []  # type: ignore[attr-defined]

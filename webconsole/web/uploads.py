@@ -32,6 +32,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
@@ -223,6 +224,10 @@ async def parse_upload_form(request: Request) -> None:
         await request.form(max_files=2, max_fields=10)
     except MultiPartException as exc:
         raise BadUpload(f"The upload could not be read: {exc.message}") from None
+    except ClientDisconnect:
+        # the browser cancelled (or lost its connection) mid-upload: normal, not an error
+        log.info("upload aborted by the browser")
+        raise BadUpload("The browser stopped sending the upload.") from None
 
 
 class TooLarge(Exception):
