@@ -39,8 +39,14 @@ def client_address(request: Request) -> str:
 
 
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: never an absolute URL or a scheme-relative //host."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-site paths: never an absolute URL or a scheme-relative //host.
+
+    Control characters and spaces are refused too: browsers drop tabs and newlines from a URL
+    before resolving it, so ``/<TAB>/evil.example`` would become ``//evil.example`` in a link or in
+    an HX-Redirect header (which htmx follows unencoded).
+    """
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in target)):
         return "/"
     return target
 
