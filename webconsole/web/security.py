@@ -90,7 +90,10 @@ class SecurityHeadersMiddleware:
             return
         started = time.perf_counter()
         path: str = scope.get("path", "")
-        is_static = self.static_prefix in path
+        # Only the static mount itself (under the root path, if any), never any path that merely
+        # contains "/static/": a page served there would be publicly cacheable (cache deception).
+        root = scope.get("root_path", "")
+        is_static = path.startswith(self.static_prefix) or bool(root) and path.startswith(root + self.static_prefix)
         status_holder: dict[str, Any] = {"status": 0}
 
         async def send_with_headers(message: Message) -> None:
@@ -100,7 +103,7 @@ class SecurityHeadersMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
                 headers["X-Request-ID"] = request_id
-                if is_static:
+                if is_static and message["status"] < 400:
                     headers.setdefault("Cache-Control", "public, max-age=3600")
                 else:
                     headers["Cache-Control"] = "no-store"
