@@ -16,4 +16,5 @@ async def test_metrics_count_requests_by_route_template_and_sessions(app_client:
     assert "hanami_console_active_sessions 1.0" in text
     assert 'hanami_console_backend_calls_total{endpoint="POST v1/token",status="200"} 1.0' in text
     assert 'hanami_console_backend_calls_total{endpoint="GET v1/dataset/all",status="200"}' in text
+    assert 'hanami_console_open_websockets{kind="backend"} 0.0' in text
     assert "eyJ" not in text

@@ -211,9 +211,12 @@ async def bridge_socket(websocket: WebSocket, uuid: str) -> None:
         return
     await websocket.accept()
     bridge = Bridge(app, websocket, session, uuid)
+    open_sockets = app.state.metrics.websockets.labels("browser")
+    open_sockets.inc()
     try:
         await bridge.run()
     finally:
+        open_sockets.dec()
         # Whatever happened (browser gone, idle, error, cancellation): close and return to TASK.
         await asyncio.shield(bridge.cleanup_task())
 

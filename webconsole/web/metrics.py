@@ -13,4 +13,5 @@ router = APIRouter()
 async def metrics(request: Request) -> Response:
     registry = request.app.state.metrics
     registry.sessions.set(await request.app.state.sessions.active_count())
+    registry.websockets.labels("backend").set(request.app.state.hanami.websockets.in_use)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
