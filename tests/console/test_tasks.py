@@ -272,3 +272,18 @@ async def test_a_deleted_cluster_stops_the_polling(app_client, hanami) -> None:
     assert poll.status_code == 286 and "This cluster no longer exists" in poll.text and "hx-trigger" not in poll.text
     assert (await app_client.get(f"/clusters/{doomed['uuid']}/tasks", headers=HX)).status_code == 404
     assert (await app_client.get(f"/clusters/{doomed['uuid']}/tasks")).status_code == 404
+
+
+async def test_checkpoint_tasks_show_as_done_although_hanami_reports_zero(app_client, hanami, cluster) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    saved = await hanami.save_checkpoint(cluster["uuid"], unique("task list checkpoint"))
+
+    async def finished() -> str | None:
+        response = await app_client.get(f"/clusters/{cluster['uuid']}/tasks", headers=POLL)
+        return response.text if f'data-task="{saved["uuid"]}" data-state="finished"' in response.text else None
+
+    fragment = await wait_for(finished, timeout=30)
+    listed = (await hanami.list_tasks(cluster["uuid"])).find("uuid", saved["uuid"])
+    assert listed is not None and listed["percentage"] == "0.000000"  # what Hanami says (§4.24)
+    assert 'aria-valuenow="100.0"' in fragment and "checkpoint save or restore" in fragment
+    await hanami.delete_checkpoint(saved["uuid"])

@@ -81,6 +81,11 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         duration = _duration(time.time() - start.timestamp()) + " so far"
     meta = meta or {}
     uuid = str(record.get("uuid", ""))
+    state = str(record.get("state", ""))
+    kind = meta.get("type", "")
+    if state == "finished" and fraction == 0.0 and kind not in ("train", "request"):
+        # Checkpoint save/restore tasks report 0.0 even when done (§4.24); train/request end at 1.0.
+        fraction, kind = 1.0, "checkpoint save or restore"
     queued_day = str(record.get("queued", ""))[:10]
 
     def short(value: Any) -> str:
@@ -89,10 +94,10 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         return text[11:] if len(text) == 19 and text[:10] == queued_day else text
 
     return {
-        "uuid": uuid, "state": str(record.get("state", "")), "fraction": fraction,
+        "uuid": uuid, "state": state, "fraction": fraction,
         "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
         "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
-        "duration": duration, "name": meta.get("name", ""), "type": meta.get("type", ""),
+        "duration": duration, "name": meta.get("name", ""), "type": kind,
         "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
         "result_uuid": uuid if uuid in results else None,
     }
