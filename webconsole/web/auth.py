@@ -11,7 +11,7 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import BackendUnavailable, HanamiError, LoginFailed
+from webconsole.hanami.errors import BackendUnavailable, HanamiError, LoginFailed, PolicyDenied
 from webconsole.sessions import Session
 from webconsole.web.deps import (
     PRE_SESSION_COOKIE,
@@ -144,6 +144,14 @@ async def login(
         if "no project assigned" in exc.message:
             message = "This account has no project yet. Ask an admin to assign one."
         return await _login_page(request, next_url, message, user_id, status_code=401)
+    except PolicyDenied:
+        # The password was right, but the role of the user's project is not in Hanami's policy
+        # (Q-A4): even GET v1/auth is refused, so no page could work. Say so on the login form.
+        await audit.record(user_id, "login", "refused: role not allowed by Hanami's policy", address, "refused")
+        return await _login_page(
+            request, next_url, "Your role in your project is not allowed to use Hanami (its access policy does "
+            "not know the role). Ask an admin to give you another role.", user_id, status_code=403,
+        )
     except BackendUnavailable:
         return await _login_page(
             request, next_url, "The Hanami backend cannot be reached right now. Try again shortly.",
