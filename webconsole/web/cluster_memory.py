@@ -36,6 +36,11 @@ async def remember_template(store: KeyValueStore, cluster_uuid: str, text: str) 
     await store.set(TEMPLATE_PREFIX + cluster_uuid, text.encode("utf-8"), MEMORY_TTL)
 
 
+async def forget_template(store: KeyValueStore, cluster_uuid: str) -> None:
+    """The cluster's network was replaced by one of unknown shape (a restore): stop vouching for bricks."""
+    await store.delete(TEMPLATE_PREFIX + cluster_uuid)
+
+
 async def known_host(store: KeyValueStore, cluster_uuid: str) -> str | None:
     """The host uuid the console last moved ``cluster_uuid`` to, or None (= the first cpu host)."""
     raw = await store.get(HOST_PREFIX + cluster_uuid)

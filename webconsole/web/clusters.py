@@ -30,6 +30,7 @@ from webconsole.web.brick_layout import BrickLayout, brick_layout
 from webconsole.web.cluster_memory import (
     checkpoint_origin,
     forget_cluster,
+    forget_template,
     known_host,
     known_template,
     remember_checkpoint_origin,
@@ -350,12 +351,16 @@ async def restore(request: Request, uuid: str, session: CurrentSession, api: Han
 
 
 async def restore_into(request: Request, api: HanamiAPI, cluster_uuid: str, checkpoint_uuid: str) -> dict:
-    """Queue a restore, and remember the checkpoint's template as the cluster's new one if known."""
+    """Queue a restore; the cluster's template becomes the checkpoint's (a restore replaces the whole
+    network, bricks included). A checkpoint saved outside the console has an unknown template, so the
+    cluster's is forgotten: direct IO must not send the old bricks' names (Q-W1)."""
     result = await api.restore_checkpoint(cluster_uuid, checkpoint_uuid)
     store = request.app.state.store
     origin = await checkpoint_origin(store, checkpoint_uuid)
     if origin and origin.get("template"):
         await remember_template(store, cluster_uuid, origin["template"])
+    else:
+        await forget_template(store, cluster_uuid)
     return result
 
 
