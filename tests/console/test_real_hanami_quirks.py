@@ -968,3 +968,53 @@ async def test_direct_io_never_sends_an_unknown_brick(faithful_server, emulator_
         registry.reply_timeout = saved_timeout
         await browser.aclose()
         await client.aclose()
+
+
+async def test_restore_of_a_foreign_checkpoint_forgets_the_template(faithful_server, emulator_faithful,
+                                                                     crash_watch) -> None:
+    """A restore replaces the cluster's network with the checkpoint's, bricks included. When the
+    checkpoint was saved outside the console, the console no longer knows the cluster's bricks: if it
+    kept vouching for the old template, direct IO would send brick names the network does not have
+    (Q-W1: a real worker thread lost for good)."""
+    from tests.console.test_direct_io import Browser, until
+
+    seen = len(crash_watch.events)
+    foreign_template = (EXAMPLE_MNIST_TEMPLATE.replace("test_input", "pixels").replace("test_output", "classes"))
+    browser = await Browser(faithful_server).login()
+    client, admin = await hanami_login(emulator_faithful.url, ADMIN_ID, ADMIN_PASSWORD)
+    tag = secrets.token_hex(3)
+    source = (await admin.create_cluster(f"foreign source {tag}", foreign_template))["uuid"]
+    checkpoint = (await admin.save_checkpoint(source, f"foreign point {tag}"))["uuid"]
+    target = await browser.create_cluster()  # through the console: it knows this template
+    try:
+        async def listed() -> bool:
+            return (await admin.list_checkpoints()).find("uuid", checkpoint) is not None
+
+        await wait_for(listed, timeout=30)
+        restored = await browser.http.post(f"/clusters/{target}/restore",
+                                           data={"csrf_token": browser.csrf, "checkpoint_uuid": checkpoint})
+        assert restored.status_code == 303
+
+        async def restore_ran() -> bool:
+            return all(row["state"] == "finished" for row in (await admin.list_tasks(target)).records())
+
+        await wait_for(restore_ran, timeout=30)
+        page = await browser.http.get(f"/clusters/{target}")
+        assert page.status_code == 200 and 'data-testid="cluster-template"' not in page.text
+        direct = await browser.http.get(f"/clusters/{target}/direct")
+        assert "does not know its template" in direct.text
+        # a bridge with the page's defaults must not guess the bricks
+        ws = await browser.socket(target)
+        await ws.send(json.dumps({"op": "open", "csrf": browser.csrf}))
+        answer = await until(ws, lambda m: m["type"] == "refused" or m.get("state") in ("open", "closed"))
+        if answer.get("state") == "open":
+            await ws.send(json.dumps({"op": "ask", "values": [0.0] * 784}))
+            await until(ws, lambda m: m["type"] in ("error", "output") or m.get("state") == "closed")
+        await ws.close()
+        assert crash_watch.events[seen:] == [], "direct IO used the bricks of the template before the restore"
+    finally:
+        await browser.http.post(f"/clusters/{target}/delete", data={"csrf_token": browser.csrf})
+        await admin.delete_cluster(source)
+        await admin.delete_checkpoint(checkpoint)
+        await browser.aclose()
+        await client.aclose()
