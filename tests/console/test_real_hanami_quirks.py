@@ -48,7 +48,7 @@ from tests.conftest import (
 from webconsole.app import create_app
 from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiAPI, HanamiClient
-from webconsole.hanami.errors import BackendUnavailable, BadRequest, Conflict, NotFound, error_for_status
+from webconsole.hanami.errors import BackendUnavailable, BadRequest, Conflict, HanamiError, NotFound, error_for_status
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE, TemplateError, parse_template, template_error_body
 from fastapi.responses import Response
 
@@ -1018,3 +1018,57 @@ async def test_restore_of_a_foreign_checkpoint_forgets_the_template(faithful_ser
         await admin.delete_checkpoint(checkpoint)
         await browser.aclose()
         await client.aclose()
+
+
+async def test_boolean_names_made_outside_the_console(starting_emulator, crash_watch, demo_files) -> None:
+    """Q-G4 the other way round: another client (an SDK) created resources named ``True``/``false``.
+    Hanami lists them with a JSON boolean as name, and answers 500 for every single read of them.
+    Every list page must still render; their own pages may say the backend failed, nothing worse.
+    (Own emulator: these resources would disturb the other tests' lists.)"""
+    import base64
+
+    app = create_app(console_settings(starting_emulator.url))
+    async with app.router.lifespan_context(app):
+        tour = Tour(app, starting_emulator, crash_watch)
+        hanami = app.state.hanami
+        token = (await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token
+        api = hanami.api(token)
+        template = base64.b64encode(EXAMPLE_MNIST_TEMPLATE.encode()).decode()
+        good = (await api.create_cluster(f"plain {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
+        dataset = await api.upload_mnist(f"plain digits {secrets.token_hex(3)}", demo_files.small_images,
+                                         demo_files.small_labels)
+        # created the way another client would (the console's client refuses these names)
+        for call in (hanami.request("POST", "v1/cluster", token=token, body={"name": "True", "template": template}),
+                     hanami.request("POST", "v1/csv/dataset", token=token, body={"name": "false", "input_data_size": 10}),
+                     hanami.request("POST", "v1/cluster/save", token=token, body={"name": "TRUE", "cluster_uuid": good}),
+                     hanami.request("POST", "v1/task", token=token, body={"name": "False", "type": "request",
+                                                                          "cluster_uuid": good, "dataset_uuid": dataset})):
+            try:
+                await call
+            except HanamiError:
+                pass  # the output check fails (500) after the resource was stored
+        clusters = (await api.list_clusters()).records()
+        bool_cluster = next(c["uuid"] for c in clusters if c["name"] is True)
+
+        async def written() -> bool:
+            return (any(r["name"] is True for r in (await api.list_checkpoints()).records())
+                    and any(r["name"] is False for r in (await api.list_results()).records()))
+
+        await wait_for(written, timeout=60)
+        bool_result = next(r["uuid"] for r in (await api.list_results()).records() if r["name"] is False)
+        bool_checkpoint = next(r["uuid"] for r in (await api.list_checkpoints()).records() if r["name"] is True)
+        bool_dataset = next(r["uuid"] for r in (await api.list_datasets()).records() if r["name"] is False)
+        await tour.reset()
+        async with logged_in(tour, ADMIN_ID, ADMIN_PASSWORD) as (browser, csrf):
+            for path in ("/", "/clusters", "/clusters?sort=name&dir=desc", "/clusters?q=true", "/datasets",
+                         "/datasets?sort=name", "/checkpoints", "/checkpoints?sort=name", "/results",
+                         "/results?sort=name", "/hosts", "/tasks/new", f"/clusters/{good}",
+                         f"/clusters/{good}/tasks", f"/datasets/{dataset}", f"/results?q=false"):
+                await tour.step(f"list with boolean names: {path}", browser.get(path))
+            # their own pages: Hanami answers 500 for them; the console says so and nothing crashes
+            for path in (f"/clusters/{bool_cluster}", f"/datasets/{bool_dataset}", f"/clusters/{bool_cluster}/tasks",
+                         f"/checkpoints/{bool_checkpoint}", f"/results/{bool_result}",
+                         f"/clusters/{bool_cluster}/direct"):
+                response = await browser.get(path)
+                assert "Traceback" not in response.text and response.status_code in (200, 502), (path, response.status_code)
+                await tour.assert_backend_alive(path)
