@@ -224,7 +224,14 @@ async def switch_project(
         session.flash(f"You are not assigned to the project '{project_id}'.", "error")
         await request.app.state.sessions.save(session)
         return _redirect(request, url_path(request, "home"))
-    identity = await request.app.state.hanami.api(token.token).auth()
+    try:
+        identity = await request.app.state.hanami.api(token.token).auth()
+    except PolicyDenied:
+        # Q-A4: the user's role there is not in Hanami's policy; that token could do nothing at all.
+        session.flash(f"Your role in the project '{project_id}' is not allowed to use Hanami (its access policy "
+                      "does not know the role). You stay in your current project.", "error")
+        await request.app.state.sessions.save(session)
+        return _redirect(request, url_path(request, "home"))
     session.token, session.token_expires_at = token.token, token.expires_at
     session.project_id, session.role = identity.project_id, identity.role
     session.is_project_admin, session.is_admin = identity.is_project_admin, identity.is_admin
