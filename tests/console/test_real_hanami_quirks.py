@@ -1072,3 +1072,27 @@ async def test_boolean_names_made_outside_the_console(starting_emulator, crash_w
                 response = await browser.get(path)
                 assert "Traceback" not in response.text and response.status_code in (200, 502), (path, response.status_code)
                 await tour.assert_backend_alive(path)
+
+
+async def test_switch_into_a_role_the_policy_does_not_know(tour: Tour, world: World) -> None:
+    """Q-A4: a role that is not in Hanami's policy cannot even ask who it is. Switching into a project
+    where the user has such a role gets a token that is useless: the console keeps the current project
+    and says why, on the page the user came from (no failure page)."""
+    await tour.reset()
+    tag = secrets.token_hex(3)
+    other = f"tester_{tag}"
+    client, admin = await hanami_login(tour.emulator.url, ADMIN_ID, ADMIN_PASSWORD)
+    async with client:
+        await admin.create_project(other, f"Tester {tag}")
+        await admin.assign_project(world.member, other, "tester", False)
+        try:
+            async with logged_in(tour, world.member, PASSWORD) as (browser, csrf):
+                switched = await tour.step("switch into a role the policy does not know", browser.post(
+                    "/project", data={"csrf_token": csrf, "project_id": other}), 303)
+                home = await tour.step("home after the refused switch", browser.get(switched.headers["location"]))
+                assert "not allowed" in home.text and other in home.text
+                assert f"project <strong>{world.project}</strong>" in home.text  # still in the old project
+                await tour.step("clusters after the refused switch", browser.get("/clusters"))
+        finally:
+            await admin.remove_project(world.member, other)
+            await admin.delete_project(other)
