@@ -18,7 +18,7 @@ from webconsole.web.cluster_memory import checkpoint_origin, forget_checkpoint
 from webconsole.web.clusters import require_uuid, restore_into
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import render
+from webconsole.web.render import render, url_path
 
 router = resource_router()
 
@@ -63,7 +63,7 @@ async def restore(request: Request, uuid: str, session: CurrentSession, api: Han
         "as a task of that cluster.", "success",
     )
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("clusters_detail", uuid=cluster_uuid), status_code=303)
+    return RedirectResponse(url_path(request, "clusters_detail", uuid=cluster_uuid), status_code=303)
 
 
 @router.get("/checkpoints/{uuid}/delete", name="checkpoints_delete_confirm")
@@ -83,4 +83,4 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     )
     session.flash(f"Checkpoint '{checkpoint.get('name')}' deleted.", "success")
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("checkpoints_list"), status_code=303)
+    return RedirectResponse(url_path(request, "checkpoints_list"), status_code=303)

@@ -40,7 +40,7 @@ from webconsole.web.cluster_memory import (
 )
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import render
+from webconsole.web.render import render, url_path
 
 __all__ = ["router", "known_template", "valid_name", "UUID_RE", "require_uuid"]
 
@@ -234,7 +234,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
     await remember_template(request.app.state.store, cluster["uuid"], check.text)
     session.flash(f"Cluster '{name}' created. It runs on the first cpu host, in task mode.", "success")
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("clusters_detail", uuid=cluster["uuid"]), status_code=303)
+    return RedirectResponse(url_path(request, "clusters_detail", uuid=cluster["uuid"]), status_code=303)
 
 
 # ---------------------------------------------------------------------------------------- detail
@@ -277,7 +277,7 @@ async def _detail_with_errors(request: Request, api: HanamiAPI, uuid: str, error
 async def _back_to_detail(request: Request, session: Any, uuid: str, message: str) -> Response:
     session.flash(message, "success")
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("clusters_detail", uuid=uuid), status_code=303)
+    return RedirectResponse(url_path(request, "clusters_detail", uuid=uuid), status_code=303)
 
 
 @router.get("/clusters/{uuid}", name="clusters_detail")
@@ -305,7 +305,7 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     )
     session.flash(f"Cluster '{cluster.get('name')}' deleted, with its tasks. Its checkpoints remain.", "success")
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("clusters_list"), status_code=303)
+    return RedirectResponse(url_path(request, "clusters_list"), status_code=303)
 
 
 # ------------------------------------------------------------------------- checkpoints and hosts
