@@ -93,7 +93,8 @@
       if (xhr.status === 200) {
         replaceRegion(xhr.responseText);
         var statusUrl = xhr.getResponseHeader("X-Upload-Status");
-        if (statusUrl) { window.history.pushState({}, "", statusUrl); }
+        // replace, not push: the upload form has been used up, and Back should leave the page
+        if (statusUrl) { window.history.replaceState(null, "", statusUrl); }
       } else if (xhr.status === 422) {
         var region = replaceRegion(xhr.responseText);
         var error = region.querySelector(".field-error");

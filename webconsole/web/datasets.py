@@ -18,7 +18,7 @@ from webconsole.web import uploads
 from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import is_htmx, render, url_path
 
 router = resource_router()
 
@@ -106,7 +106,7 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     )
     session.flash(f"Dataset '{dataset.get('name')}' deleted.", "success")
     await request.app.state.sessions.save(session)
-    target = str(request.url_for("datasets_list"))
+    target = url_path(request, "datasets_list")
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

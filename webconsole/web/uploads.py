@@ -33,6 +33,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
+from starlette.types import Message
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
@@ -41,7 +42,7 @@ from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.sessions import Session
 from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import is_htmx, render, url_path
 
 log = logging.getLogger("webconsole.uploads")
 
@@ -213,13 +214,30 @@ class NotFoundPage(Exception):
 
 
 async def parse_upload_form(request: Request) -> None:
-    """Parse the multipart body with tight limits (spooled to disk past 1 MB per file)."""
+    """Parse the multipart body with tight limits (spooled to disk past 1 MB per file).
+
+    The body may be at most two files of ``max_upload_bytes`` plus 1 MB of form fields and
+    framing; a larger one is refused while it is read (also when it comes without a
+    Content-Length, chunked), not after it sits on disk.
+    """
     settings = request.app.state.settings
+    budget = 2 * settings.max_upload_bytes + (1 << 20)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > 2 * settings.max_upload_bytes + (1 << 20):
+    if declared and declared.isdigit() and int(declared) > budget:
         raise TooLarge(settings.max_upload_bytes)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadUpload("The upload must be sent as a multipart form.")
+    receive, received = request._receive, 0  # noqa: SLF001 - Starlette offers no body-size limit
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > budget:
+            raise TooLarge(settings.max_upload_bytes)
+        return message
+
+    request._receive = limited  # noqa: SLF001
     try:
         await request.form(max_files=2, max_fields=10)
     except MultiPartException as exc:
@@ -471,10 +489,10 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
         if not handed_over:
             await form.close()
             await asyncio.to_thread(shutil.rmtree, folder, True)
-    status_url = str(request.url_for("datasets_upload_status", upload_id=state.id))
+    status_url = url_path(request, "datasets_upload_status", upload_id=state.id)
     if is_htmx(request):
         return await render(request, "datasets/status.html", {"upload": state}, block="upload_status",
-                            headers={"HX-Push-Url": status_url, "X-Upload-Status": status_url})
+                            headers={"HX-Replace-Url": status_url, "X-Upload-Status": status_url})
     return RedirectResponse(status_url, status_code=303)
 
 
@@ -496,7 +514,7 @@ async def cancel(request: Request, upload_id: str, session: CurrentSession) -> R
         state = await visible_upload(request, session, upload_id)
     if is_htmx(request):
         return await render(request, "datasets/status.html", {"upload": state}, block="upload_status")
-    return RedirectResponse(str(request.url_for("datasets_upload_status", upload_id=upload_id)), status_code=303)
+    return RedirectResponse(url_path(request, "datasets_upload_status", upload_id=upload_id), status_code=303)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
