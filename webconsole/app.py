@@ -23,7 +23,7 @@ from webconsole.sessions import SessionManager, open_store
 from webconsole.settings import Settings
 from webconsole.web import ROUTER_MODULES
 from webconsole.web.errors import install_error_handlers
-from webconsole.web.security import SecurityHeadersMiddleware
+from webconsole.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 
 
 def _templates() -> Jinja2Blocks:
@@ -122,6 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             setup(app)
     app.state.route_names = _route_names(app.routes)
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
     if settings.root_path:

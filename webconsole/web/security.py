@@ -7,7 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("webconsole.access")
@@ -126,3 +128,68 @@ class SecurityHeadersMiddleware:
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     },
                 )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive`` once a request body passes its limit (rendered as a 413 page)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request is larger than the console accepts.")
+
+
+class BodyLimitMiddleware:
+    """Stop reading a request body at its limit, whether or not it declared a Content-Length.
+
+    Upload routes check sizes too, but only after Starlette has spooled the whole multipart body to
+    disk; a chunked body (no Content-Length) would otherwise be read to the end, however large.
+    Multipart bodies may carry two files of ``max_upload_bytes`` plus 1 MiB of form; any other body
+    (urlencoded forms, JSON) at most 1 MiB.
+    """
+
+    SMALL_LIMIT = 1 << 20
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+        self.app = app
+        self.multipart_limit = 2 * max_upload_bytes + (1 << 20)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        multipart = headers.get("content-type", "").startswith("multipart/form-data")
+        limit = self.multipart_limit if multipart else self.SMALL_LIMIT
+        declared = headers.get("content-length", "")
+        started = {"response": False}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                started["response"] = True
+            await send(message)
+
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, tracking_send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            # raised outside a route's exception handling: answer here if nothing was sent yet
+            if started["response"]:
+                raise
+            await self._refuse(scope, receive, tracking_send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = PlainTextResponse("The request is larger than the console accepts.", status_code=413,
+                                     headers={"Connection": "close"})
+        await response(scope, receive, send)
