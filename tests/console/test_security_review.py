@@ -569,3 +569,365 @@ async def test_no_page_with_a_session_in_it_is_publicly_cacheable(app_client: ht
         if csrf in response.text:
             assert "public" not in response.headers["cache-control"], url
     assert "public" in (await app_client.get("/static/app.css")).headers["cache-control"]
+
+
+# ================================================================================================
+# Sessions: server-side expiry, fixation, logout, cookie flags, the login rate limit
+# ================================================================================================
+
+
+@asynccontextmanager
+async def console(emulator: Any, base_url: str = "http://console.test", **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(console_settings(emulator.url, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.9.8.7", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+async def test_session_cookie_flags_over_https_and_http(emulator) -> None:
+    for base, secure in (("https://console.test", True), ("http://console.test", False)):
+        async with console(emulator, base_url=base) as client:
+            form = await client.get("/login")
+            response = await client.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD,
+                                                         "csrf_token": csrf_from(form.text)})
+            assert response.status_code == 303
+            cookie = next(v for v in response.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE + "="))
+            flags = [part.strip().lower() for part in cookie.split(";")]
+            assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
+            assert ("secure" in flags) is secure, cookie
+            assert not any(flag.startswith(("domain=", "expires=", "max-age=")) for flag in flags), cookie
+            value = cookie.split(";")[0].split("=", 1)[1]
+            assert len(value) >= 40 and "." not in value  # opaque random id, not a JWT or a signed blob
+            if secure:
+                assert "max-age=63072000" in (await client.get("/login")).headers["strict-transport-security"]
+
+
+async def test_login_gives_a_fresh_session_id_whatever_cookie_the_browser_brought(app_client: httpx.AsyncClient) -> None:
+    planted = secrets.token_urlsafe(32)
+    app_client.cookies.set(SESSION_COOKIE, planted, domain="console.test")
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    first = app_client.cookies[SESSION_COOKIE]
+    assert first != planted
+    # logging in again from a logged-in browser also gives a new id
+    session = await session_of(app_client)
+    again = await app_client.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD,
+                                                  "csrf_token": session.csrf_token})
+    assert again.status_code == 303
+    assert app_client.cookies[SESSION_COOKIE] not in (first, planted)
+
+
+async def test_project_switch_rotates_the_session_and_the_csrf_token(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    old_cookie = app_client.cookies[SESSION_COOKIE]
+    response = await app_client.post("/project", data={"project_id": "admin", "csrf_token": csrf})
+    assert response.status_code == 303
+    new_cookie = app_client.cookies[SESSION_COOKIE]
+    assert new_cookie != old_cookie
+    assert await app_client.app.state.sessions.load(old_cookie) is None  # type: ignore[attr-defined]
+    # the old CSRF token no longer works
+    refused = await app_client.post("/clusters/new/check", data={"template": "", "csrf_token": csrf})
+    assert refused.status_code == 403
+    new_csrf = (await session_of(app_client)).csrf_token
+    assert new_csrf != csrf
+
+
+async def test_logout_ends_the_session_on_the_server_even_for_a_copied_cookie(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    stolen = app_client.cookies[SESSION_COOKIE]
+    response = await app_client.post("/logout", data={"csrf_token": csrf})
+    assert response.status_code == 303
+    assert any(v.startswith(SESSION_COOKIE + '=""') or "max-age=0" in v.lower()
+               for v in response.headers.get_list("set-cookie"))
+    async with httpx.AsyncClient(transport=app_client._transport, base_url="http://console.test") as thief:
+        thief.cookies.set(SESSION_COOKIE, stolen)
+        assert (await thief.get("/clusters")).status_code == 303
+        assert (await thief.post("/clusters/new/check", data={"csrf_token": csrf})).status_code in (303, 403)
+
+
+async def test_sessions_expire_on_the_server_when_idle(emulator) -> None:
+    async with console(emulator, session_idle_timeout=2, session_absolute_timeout=3600) as client:
+        await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        cookie = client.cookies[SESSION_COOKIE]
+
+        async def expired() -> bool:
+            # background polls do not count as activity, so they cannot keep the session alive
+            response = await client.get("/clusters", headers={"X-Console-Poll": "1"})
+            return response.status_code == 303
+
+        await wait_for(expired, timeout=15, interval=0.25)
+        assert await client.app.state.sessions.load(cookie) is None  # type: ignore[attr-defined]
+        raw_keys = await client.app.state.store.keys("session:")  # type: ignore[attr-defined]
+        assert all(cookie not in key for key in raw_keys)
+
+
+async def test_sessions_end_at_the_absolute_limit_even_when_active(emulator) -> None:
+    async with console(emulator, session_idle_timeout=2, session_absolute_timeout=3) as client:
+        await login(client, ADMIN_ID, ADMIN_PASSWORD)
+
+        async def ended() -> bool:
+            return (await client.get("/clusters")).status_code == 303  # real activity every time
+
+        await wait_for(ended, timeout=15, interval=0.25)
+
+
+async def test_login_rate_limit_per_client_address_and_same_message(emulator) -> None:
+    async with console(emulator, login_rate_limit=3) as client:
+        messages = set()
+        for attempt in range(3):
+            form = await client.get("/login")
+            response = await client.post("/login", data={
+                "user_id": f"someone_{attempt}_{secrets.token_hex(2)}", "password": "wrong-password-x",
+                "csrf_token": csrf_from(form.text)})
+            assert response.status_code == 401
+            messages.add(re.search(r'role="alert">([^<]*)<', response.text).group(1))  # type: ignore[union-attr]
+        # a wrong password of a real user reads exactly the same
+        assert messages == {"Wrong user id or password."}
+        form = await client.get("/login")
+        limited = await client.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD,
+                                                    "csrf_token": csrf_from(form.text)})
+        assert limited.status_code == 429, "the right password is refused too while the client is limited"
+        assert SESSION_COOKIE not in limited.cookies
+
+
+# ================================================================================================
+# Admin-only routes are refused on the server for members
+# ================================================================================================
+
+ADMIN_PREFIXES = ("/projects", "/users", "/errors")
+
+
+def admin_routes(app: Any) -> list[tuple[str, APIRoute]]:
+    return sorted(((method, route) for route in http_routes(app) for method in route.methods - {"HEAD"}
+                   if require_admin in set(dependency_calls(route.dependant))),
+                  key=lambda item: (item[1].path, item[0]))
+
+
+def test_every_administration_route_depends_on_the_admin_check(emulator) -> None:
+    app = create_app(console_settings(emulator.url))
+    guarded = {route.path for _, route in admin_routes(app)}
+    sections = {route.path for route in http_routes(app) if route.path.startswith(ADMIN_PREFIXES)}
+    assert sections and sections <= guarded, sorted(sections - guarded)
+
+
+async def test_members_are_refused_every_admin_route_on_the_server(app_client: httpx.AsyncClient, emulator) -> None:
+    sneaky = "sneaky_" + secrets.token_hex(3)
+    async with member_account(emulator) as member:
+        csrf = await login(app_client, member, MEMBER_PASSWORD)
+        home = await app_client.get("/")
+        assert 'class="admin-link"' not in home.text
+        allowed = []
+        for method, route in admin_routes(app_client.app):  # type: ignore[attr-defined]
+            url = fill(route.path).replace("nobody_", "zz").replace("noproject_", "zz")
+            if "{user_id}" in route.path:
+                url = re.sub(r"/users/[^/]+", f"/users/{ADMIN_ID}", url, count=1)
+            for hx in ({}, {"HX-Request": "true"}):
+                if method == "GET":
+                    response = await app_client.get(url, headers=hx)
+                else:
+                    response = await app_client.post(url, headers=hx, data={
+                        "csrf_token": csrf, "id": sneaky, "name": "Sneaky User", "password": "password-123",
+                        "is_admin": "1", "project_id": "admin", "role": "admin", "is_project_admin": "1"})
+                if response.status_code != 403:
+                    allowed.append(f"{method} {url} {hx}: {response.status_code}")
+        assert allowed == []
+        async with backend_admin(emulator) as admin:
+            assert sneaky not in {row["id"] for row in (await admin.list_users()).records()}
+            assert sneaky not in {row["id"] for row in (await admin.list_projects()).records()}
+            assert ADMIN_ID in {row["id"] for row in (await admin.list_users()).records()}
+
+
+# ================================================================================================
+# Uploads: size limits while reading, temp files cleaned, nothing reaches Hanami before validation
+# ================================================================================================
+
+
+class BackendCalls:
+    """Every REST call the console makes to Hanami (the client's own on_call observer)."""
+
+    def __init__(self, app: Any) -> None:
+        self.calls: list[str] = []
+        self._previous = app.state.hanami.on_call
+        app.state.hanami.on_call = self._observe
+
+    def _observe(self, endpoint: str, status: int | None, seconds: float, error: str | None) -> None:
+        self.calls.append(endpoint)
+        if self._previous is not None:
+            self._previous(endpoint, status, seconds, error)
+
+    def writes(self) -> list[str]:
+        return [call for call in self.calls if not call.startswith("GET ")]
+
+
+def upload_parts(csrf: str, kind: str, name: str, files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+    return {"data": {"csrf_token": csrf, "kind": kind, "name": name},
+            "files": {field: (filename, data, "application/octet-stream") for field, (filename, data) in files.items()}}
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+async def test_broken_or_oversized_uploads_never_reach_hanami_and_leave_no_files(emulator, tmp_path: Path, demo_files) -> None:
+    upload_dir = tmp_path / "uploads"
+    upload_dir.mkdir()
+    async with console(emulator, upload_dir=str(upload_dir), max_upload_bytes=4096) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        calls = BackendCalls(client.app)  # type: ignore[attr-defined]
+        name = "review upload " + secrets.token_hex(3)
+        good_labels = demo_files.small_labels.read_bytes()
+        cases = [
+            ("mnist", {"images": ("../../evil.idx", b"\x00\x00\x08\x03 not an idx file"),
+                       "labels": ("labels.idx", good_labels[:1000])}),
+            ("mnist", {"images": ("images.idx", b"\x00" * 10_000), "labels": ("labels.idx", b"\x00" * 16)}),
+            ("csv", {"csv": ("../../../evil.csv", b"a,b\n1,2\n3\n")}),
+            ("csv", {"csv": ("big.csv", b"a,b\n" + b"1,2\n" * 5000)}),
+            ("csv", {"csv": ("crlf.csv", b"a,b\r\n1,2\r\n")}),
+        ]
+        for kind, files in cases:
+            response = await client.post("/datasets/upload", **upload_parts(csrf, kind, name, files))
+            assert response.status_code in (400, 413, 422), (kind, list(files), response.status_code)
+            assert leftovers(upload_dir) == [], (kind, list(files))
+        # a refused name is refused before anything else, too
+        response = await client.post("/datasets/upload", **upload_parts(
+            csrf, "csv", "true", {"csv": ("ok.csv", b"a,b\n1,2\n")}))
+        assert response.status_code == 422
+        assert calls.writes() == [], "a refused upload reached Hanami"
+        mnist_calls = [call for call in calls.calls if "dataset" in call or "mnist" in call or "csv" in call]
+        assert not any(call.startswith(("POST", "PUT", "DELETE")) for call in mnist_calls)
+        assert not (tmp_path / "evil.idx").exists() and not (tmp_path / "evil.csv").exists()
+        assert not (upload_dir.parent / "evil.csv").exists()
+
+
+async def test_a_good_upload_with_a_hostile_filename_stays_in_its_folder_and_is_cleaned_up(
+    emulator, tmp_path: Path,
+) -> None:
+    upload_dir = tmp_path / "uploads"
+    upload_dir.mkdir()
+    async with console(emulator, upload_dir=str(upload_dir)) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        name = "review ok " + secrets.token_hex(3)
+        response = await client.post("/datasets/upload", **upload_parts(
+            csrf, "csv", name, {"csv": ("../../../../review-escape.csv", b"test_input,test_output\n1,2\n3,4\n")}))
+        assert response.status_code == 303, response.text[:500]
+        status_url = response.headers["location"]
+
+        async def finished() -> str | None:
+            page = await client.get(status_url)
+            phase = re.search(r'data-phase="([a-z]+)"', page.text)
+            return phase.group(1) if phase and phase.group(1) not in ("validating", "sending", "finalising") else None
+
+        assert await wait_for(finished, timeout=60) == "done"
+        assert leftovers(upload_dir) == []
+        assert not (tmp_path / "review-escape.csv").exists() and not Path("/tmp/review-escape.csv").exists()
+        # the status page belongs to this session only
+        async with httpx.AsyncClient(transport=client._transport, base_url="http://console.test") as other:
+            await login(other, ADMIN_ID, ADMIN_PASSWORD)
+            assert (await other.get(status_url)).status_code == 404
+        async with backend_admin(emulator) as admin:
+            for row in (await admin.list_datasets()).records():
+                if row.get("name") == name:
+                    await admin.delete_dataset(row["uuid"])
+
+
+async def _consumed_before_answer(client: httpx.AsyncClient, url: str, csrf: str, total: int, field: str,
+                                  extra: dict[str, str]) -> tuple[int, int]:
+    """POST a multipart body of ``total`` bytes WITHOUT Content-Length (chunked); how much did the
+    console read before answering?"""
+    boundary = "review" + secrets.token_hex(6)
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in {"csrf_token": csrf, **extra}.items())
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="big.csv"\r\n\r\na,b\n'
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        chunk = b"1,2\n" * 16384  # 64 KiB
+        data = head.encode()
+        sent += len(data)
+        yield data
+        while sent < total:
+            sent += len(chunk)
+            yield chunk
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        sent += len(tail)
+        yield tail
+
+    response = await client.post(url, content=body(), headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-CSRF-Token": csrf})
+    return sent, response.status_code
+
+
+@pytest.mark.parametrize("target", ["datasets_upload_create", "direct_io_replay"])
+async def test_upload_size_limit_holds_for_a_body_without_content_length(emulator, tmp_path: Path, target: str) -> None:
+    """The limit must stop the transfer while it is read, not after the whole body sits on disk."""
+    limit = 64 * 1024
+    async with console(emulator, upload_dir=str(tmp_path), max_upload_bytes=limit) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        url = client.app.url_path_for(target, **({"uuid": str(uuid_module.uuid4())} if target == "direct_io_replay" else {}))  # type: ignore[attr-defined]
+        total = 24 * 1024 * 1024
+        consumed, status = await _consumed_before_answer(
+            client, url, csrf, total, "csv", {"kind": "csv", "name": "review big " + secrets.token_hex(2)})
+        assert status in (400, 413, 422), status
+        # a few limits' worth (two files per form plus a margin) may be read; not 24 MB
+        assert consumed <= 2 * limit + 2 * 1024 * 1024, f"read {consumed} bytes of a form limited to {limit} per file"
+
+
+# ================================================================================================
+# Redirect targets are paths, never URLs built from the request's Host header
+# ================================================================================================
+
+SPOOFED = {"Host": "evil.example"}
+
+
+def redirect_target(response: httpx.Response) -> str:
+    return (response.headers.get("location") or response.headers.get("hx-redirect")
+            or response.headers.get("hx-push-url") or "")
+
+
+async def test_cluster_redirects_are_paths_whatever_the_host_header(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = "review_host_" + secrets.token_hex(3)
+    created = await app_client.post("/clusters", headers=SPOOFED,
+                                    data={"name": name, "template": EXAMPLE_CSV_TEMPLATE, "csrf_token": csrf})
+    assert created.status_code == 303
+    target = redirect_target(created)
+    cluster_uuid = target.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        assert target.startswith("/clusters/"), target
+        saved = await app_client.post(f"/clusters/{cluster_uuid}/save", headers=SPOOFED,
+                                      data={"checkpoint_name": "review point", "csrf_token": csrf})
+        assert saved.status_code == 303 and redirect_target(saved).startswith("/clusters/"), redirect_target(saved)
+    finally:
+        deleted = await app_client.post(f"/clusters/{cluster_uuid}/delete", headers=SPOOFED, data={"csrf_token": csrf})
+        assert deleted.status_code == 303 and redirect_target(deleted) == "/clusters", redirect_target(deleted)
+
+
+async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_client: httpx.AsyncClient, emulator) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    project = "review_proj_" + secrets.token_hex(3)
+    absolute = []
+    checks = [
+        ("POST", "/projects", {"id": project, "name": "Review Project"}),
+        ("POST", f"/projects/{project}/delete", {}),
+    ]
+    async with backend_admin(emulator) as admin:
+        cluster = await admin.create_cluster("review_host_io_" + secrets.token_hex(3), EXAMPLE_CSV_TEMPLATE)
+    checks.append(("POST", f"/clusters/{cluster['uuid']}/direct/task-mode", {}))
+    try:
+        for method, url, data in checks:
+            for hx in ({}, {"HX-Request": "true"}):
+                if hx and "delete" in url:
+                    continue
+                response = await app_client.request(method, url, headers={**SPOOFED, **hx},
+                                                    data={"csrf_token": csrf, **data})
+                target = redirect_target(response)
+                if target and not target.startswith("/"):
+                    absolute.append(f"{method} {url} {hx}: {target}")
+    finally:
+        async with backend_admin(emulator) as admin:
+            await admin.delete_cluster(cluster["uuid"])
+            if project in {row["id"] for row in (await admin.list_projects()).records()}:
+                await admin.delete_project(project)
+    assert absolute == []
