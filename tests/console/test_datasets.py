@@ -156,7 +156,7 @@ async def test_csv_upload_end_to_end(app_client: httpx.AsyncClient, hanami, demo
     response = await post_upload(app_client, csrf, "csv", name, {"csv": ("demo-sine.csv", demo_files.csv.read_bytes())})
     assert response.status_code == 303
     status_url = response.headers["location"]
-    assert "/datasets/uploads/" in status_url
+    assert status_url.startswith("/datasets/uploads/")
     page = await finished_status(app_client, status_url)
     assert 'data-phase="done"' in page and 'data-testid="upload-done"' in page
     assert "100.0 %" in page and "Next step" in page
