@@ -359,3 +359,34 @@ async def test_an_upload_whose_console_died_is_shown_as_lost(app_client: httpx.A
     page = await app_client.get(f"/datasets/uploads/{upload_id}", headers={"HX-Request": "true"})
     assert 'data-phase="lost"' in page.text and "stopped before it finished" in page.text
     assert "hx-trigger" not in page.text  # no endless polling
+
+
+async def test_too_large_upload_is_refused_while_read(emulator, hanami, tmp_path: Path) -> None:
+    app = create_app(console_settings(emulator.url, upload_dir=str(tmp_path), max_upload_bytes=64 * 1024))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            before = await dataset_uuids(hanami)
+            big = b"a,b\n" + b"1,2\n" * (1 << 20)  # 4 MB, the limit is 64 KiB per file
+            response = await post_upload(client, csrf, "csv", unique("too big"), {"csv": ("big.csv", big)})
+            assert response.status_code == 413 and "larger than the console accepts" in response.text
+
+            sent = 0
+
+            async def chunked():  # no Content-Length: the limit must hold while reading
+                nonlocal sent
+                head = (f'--b0\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{csrf}\r\n'
+                        '--b0\r\nContent-Disposition: form-data; name="csv"; filename="x.csv"\r\n\r\na,b\n')
+                yield head.encode()
+                while sent < 8 << 20:
+                    sent += 65536
+                    yield b"1,2\n" * 16384
+                yield b"\r\n--b0--\r\n"
+
+            response = await client.post("/datasets/upload", content=chunked(),
+                                         headers={"Content-Type": "multipart/form-data; boundary=b0"})
+            assert response.status_code == 413
+            assert sent < 2 << 20, f"read {sent} bytes before refusing"
+            assert await dataset_uuids(hanami) == before
+    assert list(tmp_path.iterdir()) == []
