@@ -55,6 +55,9 @@ class Metrics:
             self.backend_errors.labels(endpoint, error).inc()
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class MetricsMiddleware:
     """Counts requests by route template (never by raw path: ids would explode the label set)."""
 
@@ -79,6 +82,9 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if "/static/" in scope.get("path", "") else "unmatched")
+            # Methods are client-chosen tokens: only the known ones become label values.
             method = scope.get("method", "")
+            if method not in KNOWN_METHODS:
+                method = "OTHER"
             self.metrics.requests.labels(template, method, str(status["code"])).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
