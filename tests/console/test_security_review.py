@@ -931,3 +931,40 @@ async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_cli
             if project in {row["id"] for row in (await admin.list_projects()).records()}:
                 await admin.delete_project(project)
     assert absolute == []
+
+
+async def test_anonymous_requests_cannot_grow_the_metrics_label_set(app_client: httpx.AsyncClient) -> None:
+    """/metrics is public: arbitrary methods or paths must not become new label values."""
+    tag = secrets.token_hex(4).upper()
+    for index in range(5):
+        await app_client.request(f"X{tag}{index}", "/")
+        await app_client.request(f"X{tag}{index}", f"/no/such/{tag}{index}")
+    text = (await app_client.get("/metrics")).text
+    assert tag not in text
+    assert_strict_headers(await app_client.get("/metrics"))
+
+
+def test_content_disposition_filenames_from_backend_names_are_inert() -> None:
+    """Download names built from backend names: no quotes, CR/LF, separators or non-ASCII."""
+    from webconsole.web import results
+
+    hostile = ['a"b', "x\r\nSet-Cookie: s=1", "../../etc/passwd", "名前", "a;b=c", "", None, "\\\\server\\share",
+               'q" ; filename*=UTF-8\'\'evil.exe']
+    for name in hostile:
+        for extension in ("json", "csv"):
+            filename = results._safe_filename({"name": name, "uuid": str(uuid_module.uuid4())}, extension)
+            assert re.fullmatch(r"[A-Za-z0-9_-]+-[A-Za-z0-9_-]*\.(json|csv)", filename), (name, filename)
+    # and every Content-Disposition the console builds goes through such a sanitiser
+    for path in sorted((ROOT / "webconsole" / "web").glob("*.py")):
+        for line in path.read_text().splitlines():
+            if "Content-Disposition" in line and "filename=" in line:
+                assert "_safe_filename(" in line, f"{path.name}: {line.strip()}"
+
+
+def test_content_disposition_filename_survives_a_hostile_backend_uuid() -> None:
+    """The uuid in the download name comes from the backend's answer too (not the checked URL)."""
+    from webconsole.web import results
+
+    for extension in ("json", "csv"):
+        filename = results._safe_filename({"name": "ok", "uuid": 'a"\r\nX: y'}, extension)
+        assert re.fullmatch(r"[A-Za-z0-9_-]+-[A-Za-z0-9_-]*\.(json|csv)", filename), filename
