@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -142,8 +143,8 @@ class BodyLimitMiddleware:
 
     Upload routes check sizes too, but only after Starlette has spooled the whole multipart body to
     disk; a chunked body (no Content-Length) would otherwise be read to the end, however large.
-    Multipart bodies may carry two files of ``max_upload_bytes`` plus 1 MiB of form; any other body
-    (urlencoded forms, JSON) at most 1 MiB.
+    Multipart bodies of a logged-in session may carry two files of ``max_upload_bytes`` plus 1 MiB
+    of form; any other body (urlencoded forms, JSON, anonymous multipart) at most 1 MiB.
     """
 
     SMALL_LIMIT = 1 << 20
@@ -158,7 +159,9 @@ class BodyLimitMiddleware:
             return
         headers = Headers(scope=scope)
         multipart = headers.get("content-type", "").startswith("multipart/form-data")
-        limit = self.multipart_limit if multipart else self.SMALL_LIMIT
+        # Large (file) bodies only from a live session: FastAPI parses a route's form before any
+        # dependency runs, so an anonymous client could otherwise make any POST spool gigabytes.
+        limit = self.multipart_limit if multipart and await self._logged_in(scope) else self.SMALL_LIMIT
         declared = headers.get("content-length", "")
         started = {"response": False}
 
@@ -188,6 +191,17 @@ class BodyLimitMiddleware:
             if started["response"]:
                 raise
             await self._refuse(scope, receive, tracking_send)
+
+    @staticmethod
+    async def _logged_in(scope: Scope) -> bool:
+        from webconsole.web.deps import SESSION_COOKIE
+
+        app = scope.get("app")
+        sessions = getattr(getattr(app, "state", None), "sessions", None)
+        cookie = Request(scope).cookies.get(SESSION_COOKIE)
+        if sessions is None or not cookie:
+            return False
+        return await sessions.load(cookie, touch=False) is not None
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = PlainTextResponse("The request is larger than the console accepts.", status_code=413,
