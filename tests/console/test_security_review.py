@@ -968,3 +968,21 @@ def test_content_disposition_filename_survives_a_hostile_backend_uuid() -> None:
     for extension in ("json", "csv"):
         filename = results._safe_filename({"name": "ok", "uuid": 'a"\r\nX: y'}, extension)
         assert re.fullmatch(r"[A-Za-z0-9_-]+-[A-Za-z0-9_-]*\.(json|csv)", filename), filename
+
+
+async def test_anonymous_multipart_posts_are_refused_before_their_body_is_read(emulator, tmp_path: Path) -> None:
+    """Without a session nobody may make the console spool a multipart body (any POST route)."""
+    async with console(emulator) as client:
+        page = await client.get("/login")
+        pre = csrf_from(page.text)
+        for method, route in unsafe_routes(client.app):  # type: ignore[attr-defined]
+            url = fill(route.path)
+            consumed, status = await _consumed_before_answer(client, url, pre, 8 * 1024 * 1024, "csv", {"kind": "csv"})
+            assert status in (303, 400, 403, 413), (route.path, status)
+            assert consumed <= 2 * 1024 * 1024, f"{method} {route.path} read {consumed} bytes from an anonymous client"
+
+
+def test_no_template_reads_the_hanami_token() -> None:
+    for path in all_templates():
+        text = re.sub(r"csrf_token|confirm_form\(action, token|value=\"\{\{ token \}\}\"", "", path.read_text())
+        assert not re.search(r"\.token\b|\btoken_expires_at\b|\{\{\s*session\s*\}\}", text), path.name
