@@ -171,3 +171,27 @@ def test_cancel_during_the_browser_leg_sends_nothing(
     page.goto(console_server.url + "/datasets")
     assert set(backend_datasets(emulator.url)) == before
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_upload_works_without_javascript(browser, console_server: ConsoleServer, emulator, demo_files) -> None:
+    """Plain form POST, then the status page refreshes itself (<noscript> meta refresh) until done."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(console_server.url + "/login")
+        page.get_by_label("User id").fill(ADMIN_ID)
+        page.get_by_label("Password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        name = f"nojs csv {secrets.token_hex(3)}"
+        page.goto(console_server.url + "/datasets/upload")
+        form = page.get_by_test_id("csv-form")
+        form.get_by_label("Dataset name").fill(name)
+        form.get_by_label("CSV file").set_input_files(str(demo_files.csv))
+        form.get_by_role("button", name="Upload CSV dataset").click()
+        expect(page).to_have_url(re.compile(r".*/datasets/uploads/[A-Za-z0-9_-]+$"))
+        expect(page.get_by_test_id("upload-status")).to_have_attribute("data-phase", "done", timeout=30_000)
+        page.get_by_role("link", name="Open the dataset").click()
+        expect(page.get_by_test_id("lines")).to_have_text("400")
+    finally:
+        context.close()
+    delete_datasets(emulator.url, [uuid for uuid, row in backend_datasets(emulator.url).items() if row["name"] == name])
