@@ -629,6 +629,13 @@ async def test_csv_name_reuse_is_refused(tour: Tour, world: World, demo_files) -
                     "/datasets/upload", data={"csrf_token": csrf, "kind": "csv", "name": name},
                     files={"csv": ("data.csv", csv)}), 422)
                 assert "overwritten" in again.text
+                for word in ("True", "false"):
+                    boolean = await tour.step(f"CSV dataset named {word} (Q-G4)", browser.post(
+                        "/datasets/upload", data={"csrf_token": csrf, "kind": "csv", "name": word},
+                        files={"csv": ("data.csv", csv)}), 422)
+                    assert 'id="name-error"' in boolean.text or "boolean" in boolean.text, boolean.text[:2000]
+                    names = [r["name"] for r in (await member.list_datasets()).records()]
+                    assert not any(isinstance(n, bool) or n == word for n in names), names
                 listed = await tour.step("CSV dataset detail (Q-D1)", browser.get(f"/datasets/{first}"))
                 assert name in listed.text
             with pytest.raises(Conflict):
