@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Iterator
 
@@ -69,3 +70,32 @@ def test_active_sessions_are_counted_across_replicas(replicas) -> None:
             metrics = httpx.get(replica.url + "/metrics").text
             counts.append(float(re.search(r"^hanami_console_active_sessions (\S+)$", metrics, re.M).group(1)))
         assert counts[0] == counts[1] >= 2
+
+
+async def test_a_bridge_held_on_one_replica_is_seen_and_refused_on_the_other(replicas) -> None:
+    from tests.console.test_direct_io import DIGIT, Browser, closed, until
+
+    first, second = replicas
+    holder, other = await Browser(first).login(), await Browser(second).login()
+    try:
+        uuid = await holder.create_cluster()  # the template is remembered in Redis, for both replicas
+        ws, _ = await holder.bridge(uuid)
+        page = await other.http.get(f"/clusters/{uuid}/direct")
+        assert page.status_code == 200 and 'data-testid="held-by"' in page.text and "Test Admin" in page.text
+        refused_socket = await other.socket(uuid)
+        await refused_socket.send(json.dumps({"op": "open", "csrf": other.csrf}))
+        refused = await until(refused_socket, lambda m: m["type"] == "refused")
+        assert refused["reason"] == "held" and refused["holder"] == "Test Admin"
+        await closed(refused_socket)
+        await ws.send(json.dumps({"op": "close"}))
+        await closed(ws)
+        # Released on the first replica: the second one may take it now.
+        taken, _ = await other.bridge(uuid)
+        await taken.send(json.dumps({"op": "ask", "values": DIGIT}))
+        await until(taken, lambda m: m["type"] == "output")
+        await taken.send(json.dumps({"op": "close"}))
+        await closed(taken)
+        await holder.http.post(f"/clusters/{uuid}/delete", data={"csrf_token": holder.csrf})
+    finally:
+        await holder.aclose()
+        await other.aclose()
