@@ -30,6 +30,7 @@ log = logging.getLogger("webconsole.auth")
 USER_ID = re.compile(r"[a-zA-Z][a-zA-Z_0-9@]{3,255}")
 PROJECT_ID = re.compile(r"[a-zA-Z][a-zA-Z_0-9]{3,255}")
 RATE_WINDOW = 15 * 60
+MAX_ID_CHARS = 256
 GENERIC_FAILURE = "Wrong user id or password."
 
 
@@ -116,12 +117,16 @@ async def login(
     address = client_address(request)
     next_url = safe_next(next)
     user_id = user_id.strip()
+    # Anything longer than Hanami's 256-character ids is refused below; never store more of it.
+    recorded = user_id[:MAX_ID_CHARS]
     limit = settings.login_rate_limit
-    by_client, by_user = f"ratelimit:login:client:{address}", f"ratelimit:login:user:{user_id.lower()}"
+    by_client, by_user = f"ratelimit:login:client:{address}", f"ratelimit:login:user:{recorded.lower()}"
     for key in (by_client, by_user):
         raw = await store.get(key)
         if raw is not None and int(raw) >= limit:
-            await audit.record(user_id, "login", "refused: too many failed attempts", address, "refused")
+            # One audit entry per limited client or user id and window, not one per attempt.
+            if await store.add(key + ":audited", b"1", RATE_WINDOW):
+                await audit.record(recorded, "login", "refused: too many failed attempts", address, "refused")
             return await _login_page(
                 request, next_url, "Too many failed attempts. Wait 15 minutes and try again.",
                 user_id, status_code=429,
@@ -130,7 +135,7 @@ async def login(
     if not USER_ID.fullmatch(user_id) or not password_ok:
         await store.incr(by_client, RATE_WINDOW)
         await store.incr(by_user, RATE_WINDOW)
-        await audit.record(user_id, "login", "failed", address, "failed")
+        await audit.record(recorded, "login", "failed", address, "failed")
         return await _login_page(request, next_url, GENERIC_FAILURE, user_id, status_code=401)
     client = request.app.state.hanami
     try:
@@ -139,7 +144,7 @@ async def login(
     except LoginFailed as exc:
         await store.incr(by_client, RATE_WINDOW)
         await store.incr(by_user, RATE_WINDOW)
-        await audit.record(user_id, "login", "failed", address, "failed")
+        await audit.record(recorded, "login", "failed", address, "failed")
         message = GENERIC_FAILURE
         if "no project assigned" in exc.message:
             message = "This account has no project yet. Ask an admin to assign one."
