@@ -986,3 +986,21 @@ def test_no_template_reads_the_hanami_token() -> None:
     for path in all_templates():
         text = re.sub(r"csrf_token|confirm_form\(action, token|value=\"\{\{ token \}\}\"", "", path.read_text())
         assert not re.search(r"\.token\b|\btoken_expires_at\b|\{\{\s*session\s*\}\}", text), path.name
+
+
+async def test_anonymous_login_attempts_cannot_flood_the_audit_trail(emulator) -> None:
+    """Failed and refused logins are audited, but an anonymous client cannot write huge or endless entries."""
+    async with console(emulator, login_rate_limit=2) as client:
+        audit = client.app.state.audit  # type: ignore[attr-defined]
+        before = len(await audit.entries())
+        huge = "a" * 300_000
+        for _ in range(12):
+            form = await client.get("/login")
+            response = await client.post("/login", data={"user_id": huge, "password": "wrong-password-x",
+                                                         "csrf_token": csrf_from(form.text)})
+            assert response.status_code in (401, 429)
+        entries = (await audit.entries())[: len(await audit.entries()) - before]
+        assert all(len(entry.user_id) <= 256 and len(entry.detail) <= 1024 for entry in entries)
+        assert len(entries) <= 4, f"{len(entries)} audit entries for 12 attempts of one client"
+        keys = await client.app.state.store.keys("ratelimit:")  # type: ignore[attr-defined]
+        assert all(len(key) < 400 for key in keys)
