@@ -1004,3 +1004,18 @@ async def test_anonymous_login_attempts_cannot_flood_the_audit_trail(emulator) -
         assert len(entries) <= 4, f"{len(entries)} audit entries for 12 attempts of one client"
         keys = await client.app.state.store.keys("ratelimit:")  # type: ignore[attr-defined]
         assert all(len(key) < 400 for key in keys)
+
+
+async def test_direct_io_replay_files_do_not_outlive_the_session(emulator, tmp_path: Path) -> None:
+    """A replay upload is usable only by its session: once that session is over its files are garbage."""
+    async with console(emulator, upload_dir=str(tmp_path)) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        url = f"/clusters/{uuid_module.uuid4()}/direct/replay"
+        response = await client.post(url, headers={"X-CSRF-Token": csrf}, data={"kind": "csv"},
+                                     files={"csv": ("r.csv", b"test_input,test_output\n1,2\n", "text/csv")})
+        assert response.status_code == 200, response.text
+        replay_id = response.json()["id"]
+        folder = tmp_path / "hanami-console-replay" / replay_id
+        assert folder.exists()
+        assert (await client.post("/logout", data={"csrf_token": csrf})).status_code == 303
+        assert not folder.exists(), "replay files stay on disk after their session ended"
