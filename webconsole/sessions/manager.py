@@ -26,7 +26,7 @@ SESSION_PREFIX = "session:"
 class Session:
     """What the console knows about one logged-in browser."""
 
-    id: str
+    id: str = field(repr=False)  # the cookie value: a credential, like the token and the CSRF token
     user_id: str
     user_name: str
     is_admin: bool
@@ -35,7 +35,7 @@ class Session:
     role: str
     token: str = field(repr=False)
     token_expires_at: float
-    csrf_token: str
+    csrf_token: str = field(repr=False)
     created_at: float
     last_active: float
     client: str = ""
