@@ -553,6 +553,9 @@ def test_value_objects_and_errors_never_show_the_token() -> None:
     api = HanamiClient("http://127.0.0.1:1").api(token)
     for thing in (info, session, api):
         assert token not in repr(thing) and token not in str(thing)
+    # the session id (the cookie) and the CSRF token are credentials too
+    session.id, session.csrf_token = "session-id-" + secrets.token_hex(8), "csrf-" + secrets.token_hex(8)
+    assert session.id not in repr(session) and session.csrf_token not in repr(session)
     error = error_for_status(500, scrub(f"boom {token}", token), "GET", "v1/cluster")
     assert isinstance(error, BackendError)
     assert token not in repr(error) and token not in str(error) and token not in error.message
@@ -1019,3 +1022,22 @@ async def test_direct_io_replay_files_do_not_outlive_the_session(emulator, tmp_p
         assert folder.exists()
         assert (await client.post("/logout", data={"csrf_token": csrf})).status_code == 303
         assert not folder.exists(), "replay files stay on disk after their session ended"
+
+
+def test_every_post_form_carries_the_csrf_token_and_no_get_form_does() -> None:
+    problems = []
+    for path in all_templates():
+        text = path.read_text()
+        for match in re.finditer(r"<form\b([^>]*)>(.*?)</form>", text, re.DOTALL):
+            attributes, body = match.group(1), match.group(2)
+            method = re.search(r'method="(\w+)"', attributes)
+            is_post = (method.group(1).lower() if method else "get") == "post"
+            has_token = "csrf_token" in body or "csrf_field" in body or "confirm_form" in body
+            if is_post and not has_token:
+                problems.append(f"{path.name}: POST form without csrf_token")
+            if not is_post and has_token:
+                problems.append(f"{path.name}: GET form puts the CSRF token into a URL")
+    assert problems == []
+    base = (TEMPLATES / "base.html").read_text()
+    assert "hx-headers='{\"X-CSRF-Token\": \"{{ csrf_token }}\"}'" in base
+    assert '"allowEval": false' in base and '"allowScriptTags": false' in base
