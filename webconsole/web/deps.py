@@ -139,7 +139,7 @@ async def csrf_protect(
         raise Forbidden("This request came from another site and was refused.")
     expected = session.csrf_token if session else request.cookies.get(PRE_SESSION_COOKIE, "")
     submitted = await _submitted_csrf(request)
-    if not expected or not submitted or not secrets.compare_digest(expected, submitted):
+    if not expected or not submitted or not secrets.compare_digest(expected.encode(), submitted.encode()):
         raise Forbidden(
             "The form was out of date or did not come from this console. Reload the page and try again."
         )
