@@ -1041,3 +1041,15 @@ def test_every_post_form_carries_the_csrf_token_and_no_get_form_does() -> None:
     base = (TEMPLATES / "base.html").read_text()
     assert "hx-headers='{\"X-CSRF-Token\": \"{{ csrf_token }}\"}'" in base
     assert '"allowEval": false' in base and '"allowScriptTags": false' in base
+
+
+async def test_a_non_ascii_csrf_token_is_refused_not_a_crash(app_client: httpx.AsyncClient) -> None:
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    failures = []
+    for method, route in unsafe_routes(app_client.app):  # type: ignore[attr-defined]
+        url = fill(route.path)
+        for kwargs in ({"data": {"csrf_token": "é" * 43}}, {"headers": [(b"X-CSRF-Token", "é".encode() * 20)]}):
+            response = await app_client.request(method, url, **kwargs)
+            if response.status_code not in (400, 403):  # 400: the upload route wants multipart first
+                failures.append(f"{method} {route.path} {list(kwargs)}: {response.status_code}")
+    assert failures == []
