@@ -1053,3 +1053,49 @@ async def test_a_non_ascii_csrf_token_is_refused_not_a_crash(app_client: httpx.A
             if response.status_code not in (400, 403):  # 400: the upload route wants multipart first
                 failures.append(f"{method} {route.path} {list(kwargs)}: {response.status_code}")
     assert failures == []
+
+
+async def test_a_working_bridge_never_sends_the_token_to_the_browser(console_server: ConsoleServer) -> None:
+    import json
+
+    async with httpx.AsyncClient(base_url=console_server.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        session = await console_server.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)
+        token = session.token
+        created = await client.post("/clusters", data={"name": "review_bridge_" + secrets.token_hex(3),
+                                                        "template": EXAMPLE_CSV_TEMPLATE, "csrf_token": csrf})
+        assert created.status_code == 303
+        cluster_uuid = created.headers["location"].rsplit("/", 1)[-1]
+        page = await client.get(f"/clusters/{cluster_uuid}/direct")
+        assert token not in page.text and token.split(".")[-1] not in page.text
+        received: list[str] = []
+        try:
+            url = "ws://127.0.0.1:%d/clusters/%s/direct/ws" % (console_server.port, cluster_uuid)
+            async with connect(url, origin=console_server.url,  # type: ignore[arg-type]
+                               additional_headers={"Cookie": f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"}) as ws:
+                await ws.send(json.dumps({"op": "open", "csrf": csrf}))
+
+                async def opened() -> bool:
+                    received.append(str(await asyncio.wait_for(ws.recv(), 15)))
+                    return '"open"' in received[-1] or '"closed"' in received[-1] or "refused" in received[-1]
+
+                await wait_for(opened, timeout=30, interval=0)
+                assert any('"state":"open"' in m for m in received), received
+                await ws.send(json.dumps({"op": "ask", "values": [0.5]}))
+                await wait_for(lambda: _recv_output(ws, received),
+                               timeout=30, interval=0)
+                await ws.send(json.dumps({"op": "ask", "values": "not numbers"}))
+                await ws.send(json.dumps({"op": "close"}))
+                with pytest.raises(websockets.ConnectionClosed):
+                    while True:
+                        received.append(str(await asyncio.wait_for(ws.recv(), 15)))
+        finally:
+            await client.post(f"/clusters/{cluster_uuid}/delete", data={"csrf_token": csrf})
+        blob = "\n".join(received)
+        assert token not in blob and token.split(".")[-1] not in blob
+        assert session.id not in blob
+
+
+async def _recv_output(ws: Any, received: list[str]) -> bool:
+    received.append(str(await asyncio.wait_for(ws.recv(), 15)))
+    return '"output"' in received[-1]
