@@ -1099,3 +1099,14 @@ async def test_a_working_bridge_never_sends_the_token_to_the_browser(console_ser
 async def _recv_output(ws: Any, received: list[str]) -> bool:
     received.append(str(await asyncio.wait_for(ws.recv(), 15)))
     return '"output"' in received[-1]
+
+
+async def test_a_broken_csv_upload_makes_no_backend_call_at_all(emulator, tmp_path: Path) -> None:
+    """Validation first: a file that will be refused must not cost the backend anything (not even a list)."""
+    async with console(emulator, upload_dir=str(tmp_path)) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        calls = BackendCalls(client.app)  # type: ignore[attr-defined]
+        response = await client.post("/datasets/upload", **upload_parts(
+            csrf, "csv", "review broken " + secrets.token_hex(2), {"csv": ("b.csv", b"a,b\n1\n")}))
+        assert response.status_code == 422
+        assert [call for call in calls.calls if call != "PUT v1/token"] == []
