@@ -1110,3 +1110,13 @@ async def test_a_broken_csv_upload_makes_no_backend_call_at_all(emulator, tmp_pa
             csrf, "csv", "review broken " + secrets.token_hex(2), {"csv": ("b.csv", b"a,b\n1\n")}))
         assert response.status_code == 422
         assert [call for call in calls.calls if call != "PUT v1/token"] == []
+
+
+async def test_no_cross_origin_reads_are_granted(app_client: httpx.AsyncClient) -> None:
+    """No CORS: a foreign page can neither read JSON nor preflight a state change."""
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    for method, url in (("GET", "/system/measurements.json"), ("GET", "/healthz"), ("GET", "/"),
+                        ("OPTIONS", "/logout"), ("OPTIONS", "/clusters")):
+        response = await app_client.request(method, url, headers={
+            "Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-csrf-token"})
+        assert not any(name.lower().startswith("access-control-allow") for name in response.headers), url
