@@ -21,7 +21,6 @@ from tests.browser.conftest import browser_login
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, run_sync
 from tests.console.test_real_hanami_quirks import CRASH_LOGGERS, UNAVAILABLE, CrashWatch
 from webconsole.hanami.client import HanamiClient
-from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 
 PASSWORD = "member-password-1"
 

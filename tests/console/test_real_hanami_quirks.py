@@ -18,21 +18,20 @@ and for a Python traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import secrets
-import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
 from tests.conftest import (
@@ -50,8 +49,6 @@ from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.hanami.errors import BackendUnavailable, BadRequest, Conflict, HanamiError, NotFound, error_for_status
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE, TemplateError, parse_template, template_error_body
-from fastapi.responses import Response
-
 from webconsole.web.deps import SESSION_COOKIE, Hanami
 
 CRASH_LOGGERS = ("webconsole.emulator.pipeline", "webconsole.emulator.websocket")
@@ -172,7 +169,6 @@ class World:
     result: str = ""
     task: str = ""
     upload_id: str = ""
-    cleanup: list[Any] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
