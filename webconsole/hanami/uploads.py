@@ -31,6 +31,11 @@ log = logging.getLogger("webconsole.hanami")
 
 ENDPOINT = "websocket file_upload"
 
+KEEP_ATTACHED_SECONDS = 240.0
+"""Hanami deletes a temp file after ~10 minutes without an attached websocket (Q-D6: ten runs of a
+60 s clean-up loop; attaching resets the count). While one file of an MNIST upload is sent, the
+other one is attached briefly this often, so a slow first file cannot cost the second one."""
+
 
 class _Progress:
     """Bytes sent over all files of one upload, reported through the optional callback."""
@@ -90,6 +95,15 @@ async def _wait_complete(api: HanamiAPI, dataset_uuid: str, timeout: float) -> N
         interval = min(interval * 2, 0.5)
 
 
+async def _keep_attached(api: HanamiAPI, temp_uuids: list[str], interval: float) -> None:
+    """Attach a websocket to each of ``temp_uuids`` every ``interval`` seconds (and detach at once)."""
+    while True:
+        await asyncio.sleep(interval)
+        for temp_uuid in temp_uuids:
+            async with api.websocket("file_upload", temp_uuid):
+                pass
+
+
 async def _discard(api: HanamiAPI, dataset_uuid: str) -> None:
     try:
         await api._call("DELETE", "v1/dataset", query={"uuid": dataset_uuid})
@@ -116,6 +130,7 @@ async def upload_dataset(
     progress: ProgressCallback | None,
     *,
     complete_timeout: float,
+    keep_attached: float = KEEP_ATTACHED_SECONDS,
 ) -> str:
     """Run a whole upload; returns the dataset uuid (see module docstring)."""
     sizes = [await asyncio.to_thread(os.path.getsize, p) for p in paths]
@@ -142,8 +157,17 @@ async def upload_dataset(
         counter = _Progress(sum(sizes), progress)
         await counter.add(0)
         for path, size, temp_uuid in zip(paths, sizes, temp_uuids, strict=True):
-            async with api.websocket("file_upload", temp_uuid) as ws:
-                await _send_file(ws, path, size, counter, api.client.timeout)
+            others = [other for other in temp_uuids if other != temp_uuid]
+            keeper = asyncio.create_task(_keep_attached(api, others, keep_attached)) if others else None
+            try:
+                async with api.websocket("file_upload", temp_uuid) as ws:
+                    await _send_file(ws, path, size, counter, api.client.timeout)
+            finally:
+                if keeper is not None:
+                    keeper.cancel()
+                    await asyncio.wait([keeper])
+            if keeper is not None and not keeper.cancelled() and keeper.exception() is not None:
+                raise keeper.exception()  # e.g. the other temp file is gone already
         await _wait_complete(api, dataset_uuid, complete_timeout)
         final = {"uuid": dataset_uuid, **dict(zip(temp_keys, temp_uuids, strict=True))}
         await api._call("PUT", endpoint_id, body=final)
