@@ -18,6 +18,7 @@ and for a Python traceback.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -1161,3 +1162,42 @@ async def test_switch_into_a_role_the_policy_does_not_know(tour: Tour, world: Wo
         finally:
             await admin.remove_project(world.member, other)
             await admin.delete_project(other)
+
+
+@pytest.fixture(scope="module")
+def expiring_emulator(tmp_path_factory) -> Iterator[Any]:
+    """A faithful emulator whose temp files expire after 10 × 0.02 s without an attached websocket
+    (the real Hanami: 10 × 60 s, Q-D6)."""
+    config = EmulatorConfig(state_dir=tmp_path_factory.mktemp("hanami-expiring"), port=0, quirks="faithful",
+                            admin_id=ADMIN_ID, admin_name=ADMIN_NAME, admin_password=ADMIN_PASSWORD,
+                            threading_delay=0.0, seed=11, tempfile_check_interval=0.02)
+    server = EmulatorServer(config)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_slow_first_file_does_not_cost_the_second(expiring_emulator, demo_files) -> None:
+    """Q-D6: an MNIST upload sends the images, then the labels, one websocket at a time. While the images
+    go, the labels' temp file has no websocket and Hanami deletes it after ~10 minutes: a slow link would
+    lose it. The client re-attaches the waiting file now and then. (Time is scaled down: ticks of 0.02 s,
+    the link slowed by a progress callback that takes 0.02 s per 128 KiB chunk.)"""
+    from webconsole.hanami.uploads import upload_dataset
+
+    async def slow_link(sent: int, total: int) -> None:
+        await asyncio.sleep(0.02)
+
+    client, api = await hanami_login(expiring_emulator.url, ADMIN_ID, ADMIN_PASSWORD)
+    async with client:
+        # without re-attaching, the labels' temp file is gone before its turn
+        with pytest.raises(NotFound):
+            await upload_dataset(api, "mnist", f"lost labels {secrets.token_hex(3)}",
+                                 [demo_files.train_images, demo_files.train_labels], slow_link,
+                                 complete_timeout=10, keep_attached=3600)
+        # the client's way: the waiting file is attached briefly every 0.05 s
+        uuid = await upload_dataset(api, "mnist", f"kept labels {secrets.token_hex(3)}",
+                                    [demo_files.train_images, demo_files.train_labels], slow_link,
+                                    complete_timeout=10, keep_attached=0.05)
+        assert (await api.get_dataset(uuid))["lines"] == 4000
+        assert not [r for r in (await api.list_datasets()).records() if str(r["name"]).startswith("lost labels")]
+        await api.delete_dataset(uuid)
