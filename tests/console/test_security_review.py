@@ -1120,3 +1120,25 @@ async def test_no_cross_origin_reads_are_granted(app_client: httpx.AsyncClient) 
         response = await app_client.request(method, url, headers={
             "Origin": EVIL, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-csrf-token"})
         assert not any(name.lower().startswith("access-control-allow") for name in response.headers), url
+
+
+async def test_oversized_bodies_get_a_413_with_strict_headers_on_a_real_server(console_server: ConsoleServer) -> None:
+    async with httpx.AsyncClient(base_url=console_server.url) as client:
+        await client.get("/login")
+        big = b"user_id=" + b"a" * (2 * 1024 * 1024)
+        response = await client.post("/login", content=big,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 413
+        assert_strict_headers(response)
+
+        async def chunked() -> AsyncIterator[bytes]:
+            yield b"user_id="
+            for _ in range(64):
+                yield b"a" * 65536
+
+        response = await client.post("/login", content=chunked(),
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert response.status_code == 413
+        assert_strict_headers(response)
+        # the server is still fine afterwards
+        assert (await client.get("/healthz")).status_code == 200
