@@ -1142,3 +1142,27 @@ async def test_oversized_bodies_get_a_413_with_strict_headers_on_a_real_server(c
         assert_strict_headers(response)
         # the server is still fine afterwards
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_static_files_cannot_be_used_to_read_outside_the_static_folder(app_client: httpx.AsyncClient) -> None:
+    for raw in (b"/static/../pyproject.toml", b"/static/%2e%2e/pyproject.toml", b"/static/%2e%2e/%2e%2e/etc/passwd",
+                b"/static/..%2fpyproject.toml", b"/static/%2e%2e%2fwebconsole%2fsettings.py", b"/static//etc/passwd"):
+        request = app_client.build_request("GET", "http://console.test/")
+        request.url = request.url.copy_with(raw_path=raw)
+        response = await app_client.send(request)
+        assert response.status_code == 404, (raw, response.status_code)
+        assert "root:" not in response.text and "[project]" not in response.text and "SecretStr" not in response.text
+        assert_strict_headers(response)
+
+
+async def test_direct_io_replay_uploads_are_private_to_the_console_user(emulator, tmp_path: Path) -> None:
+    """Uploaded data is kept in folders only the console's own OS user can read (like dataset uploads)."""
+    async with console(emulator, upload_dir=str(tmp_path)) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        response = await client.post(f"/clusters/{uuid_module.uuid4()}/direct/replay", headers={"X-CSRF-Token": csrf},
+                                      data={"kind": "csv"},
+                                      files={"csv": ("r.csv", b"test_input,test_output\n1,2\n", "text/csv")})
+        assert response.status_code == 200, response.text
+        folder = tmp_path / "hanami-console-replay" / response.json()["id"]
+        for path in (folder.parent, folder, *folder.iterdir()):
+            assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by other OS users: {oct(path.stat().st_mode)}"
