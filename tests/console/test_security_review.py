@@ -1166,3 +1166,25 @@ async def test_direct_io_replay_uploads_are_private_to_the_console_user(emulator
         folder = tmp_path / "hanami-console-replay" / response.json()["id"]
         for path in (folder.parent, folder, *folder.iterdir()):
             assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by other OS users: {oct(path.stat().st_mode)}"
+
+
+async def test_task_delete_next_never_redirects_off_site(app_client: httpx.AsyncClient) -> None:
+    import html as html_module
+
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    created = await app_client.post("/clusters", data={"name": "review_next_" + secrets.token_hex(3),
+                                                       "template": EXAMPLE_CSV_TEMPLATE, "csrf_token": csrf})
+    cluster_uuid = created.headers["location"].rsplit("/", 1)[-1]
+    task_uuid = str(uuid_module.uuid4())
+    bad = []
+    try:
+        for payload in REDIRECT_PAYLOADS:
+            for hx in ({}, {"HX-Request": "true"}):
+                response = await app_client.post(f"/clusters/{cluster_uuid}/tasks/{task_uuid}/delete", headers=hx,
+                                                 data={"csrf_token": csrf, "next": payload})
+                target = redirect_target(response)
+                if not target or browser_target(html_module.unescape(target)) != "console.test":
+                    bad.append((payload, hx, response.status_code, target))
+    finally:
+        await app_client.post(f"/clusters/{cluster_uuid}/delete", data={"csrf_token": csrf})
+    assert bad == []
