@@ -826,8 +826,9 @@ async def test_a_good_upload_with_a_hostile_filename_stays_in_its_folder_and_is_
         assert not (tmp_path / "review-escape.csv").exists() and not Path("/tmp/review-escape.csv").exists()
         # the status page belongs to this session only
         async with httpx.AsyncClient(transport=client._transport, base_url="http://console.test") as other:
-            await login(other, ADMIN_ID, ADMIN_PASSWORD)
+            other_csrf = await login(other, ADMIN_ID, ADMIN_PASSWORD)
             assert (await other.get(status_url)).status_code == 404
+            assert (await other.post(status_url + "/cancel", data={"csrf_token": other_csrf})).status_code == 404
         async with backend_admin(emulator) as admin:
             for row in (await admin.list_datasets()).records():
                 if row.get("name") == name:
