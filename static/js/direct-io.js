@@ -350,10 +350,6 @@
     event.preventDefault();
     if (ws) { return; }
     var hello = { op: "open", csrf: cfg.csrf, input: $("dio-input").value, output: $("dio-output").value };
-    if (!cfg.known) {
-      hello.input_size = parseInt($("dio-input-size").value, 10);
-      hello.output_size = parseInt($("dio-output-size").value, 10);
-    }
     var url = new URL(cfg.ws, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     closedShown = false;

@@ -298,8 +298,9 @@ async def test_unknown_brick_is_refused_before_sending(mode: str, console_server
 
 
 async def test_reply_timeout_closes_cleanly_faithful(faithful_console, emulator_faithful) -> None:
-    """The console does not know this cluster's template (created outside the console); the user names
-    a brick that does not exist: the faithful backend never answers (Q-W1), the console gives up."""
+    """A cluster created outside the console: nothing is sent until the user gives its template.
+    A template that names a brick the cluster lacks then meets Hanami's silence (Q-W1): the console
+    gives up after the reply timeout, closes cleanly and returns the cluster to task mode."""
     b = await Browser(faithful_console).login()
     registry = faithful_console.app.state.direct_io
     saved = registry.reply_timeout
@@ -309,13 +310,27 @@ async def test_reply_timeout_closes_cleanly_faithful(faithful_console, emulator_
             cluster = await api.create_cluster(f"outside {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
             uuid = cluster["uuid"]
             page = await b.http.get(f"/clusters/{uuid}/direct")
-            assert "does not know its template" in page.text and 'id="dio-input-size"' in page.text
+            assert "does not know its template" in page.text and 'id="dio-template"' in page.text
+            assert 'id="connect-form"' not in page.text
+            # without a template the bridge sends nothing at all
             ws = await b.socket(uuid)
             await ws.send(json.dumps({"op": "open", "csrf": b.csrf, "input": "wrong_brick", "input_size": 784,
                                       "output": "test_output", "output_size": 10}))
-            opened = await until(ws, lambda m: m.get("state") in ("open", "closed") or m["type"] == "refused")
-            assert opened.get("state") == "open", opened
-            # counts are still checked against what the user declared
+            refused = await until(ws, lambda m: m["type"] == "refused" or m.get("state") == "open")
+            assert "does not know this cluster's template" in refused["message"]
+            await ws.close()
+            # a template that does not parse is refused with its line
+            broken = await b.http.post(f"/clusters/{uuid}/direct/template",
+                                       data={"csrf_token": b.csrf, "template": "version: 1\nbricks:\n  x\n"})
+            assert broken.status_code == 422 and "line 3" in broken.text
+            # the user declares a template whose input brick the cluster does not have
+            declared = EXAMPLE_MNIST_TEMPLATE.replace("input: test_input", "input: wrong_brick")
+            done = await b.http.post(f"/clusters/{uuid}/direct/template",
+                                     data={"csrf_token": b.csrf, "template": declared})
+            assert done.status_code == 303
+            ws, opened = await b.bridge(uuid)
+            assert opened["layout"]["input_name"] == "wrong_brick"
+            # counts are still checked against the declared template
             await ws.send(json.dumps({"op": "ask", "values": [0.0] * 5}))
             assert "784 values are needed" in (await until(ws, lambda m: m["type"] == "error"))["message"]
             started = time.monotonic()

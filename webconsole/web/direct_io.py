@@ -5,6 +5,7 @@ Pages:
 * WS   /clusters/{uuid}/direct/ws              the bridge (see webconsole.web.bridge)
 * POST /clusters/{uuid}/direct/task-mode       "Return to task mode" (409 = already there)
 * POST /clusters/{uuid}/direct/replay          upload an MNIST idx pair or a CSV to replay
+* POST /clusters/{uuid}/direct/template        tell the console the template of a cluster it did not create
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from starlette.datastructures import URL, UploadFile
 from starlette.formparsers import MultiPartException
 
 from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
+from webconsole.protocol.template import TemplateError, parse_template
 from webconsole.web.auth import client_address
+from webconsole.web.cluster_memory import remember_template
 from webconsole.web.bridge import (
     LOCK_PREFIX,
     MODE_PREFIX,
@@ -54,7 +57,10 @@ def _check_uuid(uuid: str) -> None:
 
 
 @router.get("/clusters/{uuid}/direct", name="direct_io_page")
-async def page(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
+async def page(
+    request: Request, uuid: str, session: CurrentSession, api: Hanami,
+    template_error: str = "", template_text: str = "", status_code: int = 200,
+) -> Response:
     _check_uuid(uuid)
     cluster = await api.get_cluster(uuid)
     store = request.app.state.store
@@ -87,8 +93,41 @@ async def page(request: Request, uuid: str, session: CurrentSession, api: Hanami
             "left_direct": left_direct if holder is None else None,
             "config": config,
             "idle_timeout": request.app.state.settings.direct_io_idle_timeout,
+            "template_error": template_error,
+            "template_text": template_text,
         },
+        status_code=status_code,
     )
+
+
+@router.post("/clusters/{uuid}/direct/template", name="direct_io_template")
+async def declare_template(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    """Remember the template of a cluster made outside the console, so its bricks can be checked.
+
+    Hanami has no API to read a cluster's template (Q-K3) and never answers a message for a brick
+    the cluster does not have (Q-W1), so the bridge only sends brick names from a template.
+    """
+    _check_uuid(uuid)
+    await api.get_cluster(uuid)
+    form = await request.form()
+    text = str(form.get("template", "")).replace("\r\n", "\n")
+    try:
+        template = parse_template(text)
+    except TemplateError as exc:
+        where = f"line {exc.line}" + (f", column {exc.column}" if exc.column else "")
+        return await page(request, uuid, session, api, template_error=f"{exc.message} ({where})",
+                          template_text=text, status_code=422)
+    problem = layout_problem(template)
+    if problem:
+        return await page(request, uuid, session, api, template_error=problem, template_text=text,
+                          status_code=422)
+    await remember_template(request.app.state.store, uuid, text)
+    await request.app.state.audit.record(
+        session.user_id, "direct_io_template", f"cluster {uuid}", client_address(request)
+    )
+    session.flash("The console now knows this cluster's bricks.", "success")
+    await request.app.state.sessions.save(session)
+    return RedirectResponse(request.url_for("direct_io_page", uuid=uuid).path, status_code=303)
 
 
 @router.post("/clusters/{uuid}/direct/task-mode", name="direct_io_task_mode")
