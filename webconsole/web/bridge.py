@@ -25,7 +25,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import secrets
 import shutil
 import time
