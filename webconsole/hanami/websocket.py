@@ -24,6 +24,20 @@ log = logging.getLogger("webconsole.hanami")
 Target = Literal["cluster", "file_upload"]
 
 
+class _NoFrameLogging(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The ``websockets`` logger of backend connections, never at DEBUG.
+
+    At DEBUG the library logs every frame, and the first frame of a backend websocket is the init
+    message carrying the Hanami token (in the record's arguments, whatever a formatter shows).
+    """
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+_FRAME_LOG = _NoFrameLogging(logging.getLogger("websockets.client"), {})
+
+
 class WebsocketSlots:
     """The per-client limit of simultaneously open backend websockets."""
 
@@ -114,6 +128,7 @@ async def open_backend_websocket(
                 close_timeout=2,
                 max_size=None,
                 user_agent_header=None,
+                logger=_FRAME_LOG,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
             raise BackendUnavailable(
