@@ -1215,3 +1215,19 @@ async def test_task_delete_next_never_redirects_off_site(app_client: httpx.Async
     finally:
         await app_client.post(f"/clusters/{cluster_uuid}/delete", data={"csrf_token": csrf})
     assert bad == []
+
+
+async def test_logins_never_log_the_password_or_the_token(emulator) -> None:
+    async with console(emulator) as client:
+        async with tapped_logs() as tap:
+            form = await client.get("/login")
+            wrong = "wrong-" + secrets.token_hex(8)
+            await client.post("/login", data={"user_id": ADMIN_ID, "password": wrong,
+                                              "csrf_token": csrf_from(form.text)})
+            await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            session = await session_of(client)
+            await client.post("/project", data={"project_id": "admin", "csrf_token": session.csrf_token})
+            session = await session_of(client)
+        assert len(tap.records) > 5
+        for secret in (wrong, ADMIN_PASSWORD, session.token, session.token.split(".")[-1], session.id):
+            assert tap.holding(secret) == set(), secret[:6]
