@@ -1201,3 +1201,36 @@ async def test_a_slow_first_file_does_not_cost_the_second(expiring_emulator, dem
         assert (await api.get_dataset(uuid))["lines"] == 4000
         assert not [r for r in (await api.list_datasets()).records() if str(r["name"]).startswith("lost labels")]
         await api.delete_dataset(uuid)
+
+
+async def test_a_declared_template_never_replaces_a_known_one(faithful_server, emulator_faithful,
+                                                               crash_watch) -> None:
+    """The direct-IO page lets a user declare the template of a cluster made outside the console. For a
+    cluster whose template the console knows (it created it, or restored a checkpoint it saved), a
+    declaration with other bricks must be refused: otherwise any user who sees the cluster could make
+    the bridge send brick names the network does not have (Q-W1)."""
+    from tests.console.test_direct_io import Browser, until
+
+    seen = len(crash_watch.events)
+    browser = await Browser(faithful_server).login()
+    cluster = ""
+    try:
+        cluster = await browser.create_cluster()  # the console knows: test_input / test_output
+        wrong = EXAMPLE_MNIST_TEMPLATE.replace("test_input", "pixels").replace("test_output", "classes")
+        declared = await browser.http.post(f"/clusters/{cluster}/direct/template",
+                                           data={"csrf_token": browser.csrf, "template": wrong})
+        assert declared.status_code in (404, 405, 409, 422), declared.status_code
+        ws = await browser.socket(cluster)
+        await ws.send(json.dumps({"op": "open", "csrf": browser.csrf}))
+        answer = await until(ws, lambda m: m["type"] == "refused" or m.get("state") in ("open", "closed"))
+        assert answer.get("state") == "open", answer
+        assert answer["layout"]["input_name"] == "test_input"
+        await ws.send(json.dumps({"op": "ask", "values": [0.0] * 784}))
+        await until(ws, lambda m: m["type"] == "output")
+        await ws.send(json.dumps({"op": "close"}))
+        await until(ws, lambda m: m.get("state") == "closed")
+        assert crash_watch.events[seen:] == []
+    finally:
+        if cluster:
+            await browser.http.post(f"/clusters/{cluster}/delete", data={"csrf_token": browser.csrf})
+        await browser.aclose()
