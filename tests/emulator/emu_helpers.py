@@ -11,10 +11,9 @@ import base64
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
-import pytest
 from websockets.sync.client import connect
 
 from webconsole.emulator import EmulatorConfig, EmulatorServer

@@ -6,7 +6,7 @@ import re
 import uuid as uuidlib
 
 import pytest
-from tests.emulator.emu_helpers import Api, unique, wait_for
+from tests.emulator.emu_helpers import Api, unique
 
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 

@@ -21,7 +21,7 @@ from webconsole.web.deps import (
     optional_session,
     resource_router,
 )
-from webconsole.web.render import is_htmx, render, url_path
+from webconsole.web.render import redirect, render, url_path
 
 router = resource_router()
 log = logging.getLogger("webconsole.auth")
@@ -73,11 +73,6 @@ def set_session_cookie(request: Request, response: Response, session: Session) -
         path=request.scope.get("root_path") or "/",
     )
 
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 async def _login_page(request: Request, next_url: str, error: str = "", user_id: str = "",
@@ -175,7 +170,7 @@ async def login(
         projects=[identity.project_id],
     )
     await audit.record(identity.id, "login", f"project {identity.project_id}", address)
-    response = _redirect(request, app_url(request, next_url))
+    response = redirect(request, app_url(request, next_url))
     set_session_cookie(request, response, session)
     response.delete_cookie(PRE_SESSION_COOKIE, path=request.scope.get("root_path") or "/")
     return response
@@ -185,7 +180,7 @@ async def login(
 async def logout(request: Request, session: CurrentSession) -> Response:
     await request.app.state.sessions.destroy(session.id)
     await request.app.state.audit.record(session.user_id, "logout", "", client_address(request))
-    response = _redirect(request, url_path(request, "login_form"))
+    response = redirect(request, url_path(request, "login_form"))
     response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")
     return response
 
@@ -222,13 +217,13 @@ async def switch_project(
     if not PROJECT_ID.fullmatch(project_id):
         session.flash("A project id has 4 to 256 letters, digits or underscores and starts with a letter.", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, url_path(request, "home"))
+        return redirect(request, url_path(request, "home"))
     try:
         token = await api.renew(project_id)
     except LoginFailed:
         session.flash(f"You are not assigned to the project '{project_id}'.", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, url_path(request, "home"))
+        return redirect(request, url_path(request, "home"))
     try:
         identity = await request.app.state.hanami.api(token.token).auth()
     except PolicyDenied:
@@ -236,7 +231,7 @@ async def switch_project(
         session.flash(f"Your role in the project '{project_id}' is not allowed to use Hanami (its access policy "
                       "does not know the role). You stay in your current project.", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, url_path(request, "home"))
+        return redirect(request, url_path(request, "home"))
     session.token, session.token_expires_at = token.token, token.expires_at
     session.project_id, session.role = identity.project_id, identity.role
     session.is_project_admin, session.is_admin = identity.is_project_admin, identity.is_admin
@@ -246,6 +241,6 @@ async def switch_project(
     # A change of privileges gets a new session id (no fixation across projects).
     session = await request.app.state.sessions.rotate(session)
     await request.app.state.audit.record(session.user_id, "switch project", project_id, client_address(request))
-    response = _redirect(request, url_path(request, "home"))
+    response = redirect(request, url_path(request, "home"))
     set_session_cookie(request, response, session)
     return response

@@ -135,7 +135,7 @@ async def task_mode(request: Request, uuid: str, session: CurrentSession, api: H
     """Return a cluster to task mode (after a console crash or a lost bridge)."""
     _check_uuid(uuid)
     store = request.app.state.store
-    target = request.url_for("direct_io_page", uuid=uuid)
+    target = request.url_for("direct_io_page", uuid=uuid).path
     holder = await read_record(store, LOCK_PREFIX + uuid)
     if holder is not None:
         session.flash(

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from webconsole.hanami.errors import (
@@ -26,7 +26,7 @@ from webconsole.hanami.errors import (
     TokenExpired,
     Unauthorized,
 )
-from webconsole.web.render import is_htmx, render, url_path
+from webconsole.web.render import is_htmx, redirect, render, url_path
 
 log = logging.getLogger("webconsole.errors")
 
@@ -58,11 +58,6 @@ def _login_url(request: Request) -> str:
     return url_path(request, "login_form") + "?next=" + quote(target or "/", safe="/")
 
 
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
-
 
 async def _error_page(
     request: Request, status: int, title: str, message: str, *, detail: str = "", preformatted: bool = False
@@ -85,7 +80,7 @@ async def _error_page(
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
-    return _redirect(request, _login_url(request))
+    return redirect(request, _login_url(request))
 
 
 async def _token_expired(request: Request, exc: Exception) -> Response:
@@ -94,7 +89,7 @@ async def _token_expired(request: Request, exc: Exception) -> Response:
     if session is not None:
         await request.app.state.sessions.destroy(session.id)
         request.state.session = None
-    return _redirect(request, _login_url(request))
+    return redirect(request, _login_url(request))
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:

@@ -5,23 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from webconsole.hanami.errors import InputError
 from webconsole.web.admin_forms import ID, NAME, check_fields
 from webconsole.web.auth import client_address
 from webconsole.web.deps import AdminSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import redirect, render
 
 router = resource_router()
 RULES = {"id": ID, "name": NAME}
 
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def _checked_id(project_id: str) -> str:
@@ -79,7 +74,7 @@ async def create(
     await request.app.state.audit.record(session.user_id, "create project", values["id"], client_address(request))
     session.flash(f"Project {values['id']} created.", "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, str(request.url_for("projects_detail", project_id=values["id"])))
+    return redirect(request, request.url_for("projects_detail", project_id=values["id"]).path)
 
 
 @router.get("/projects/{project_id}", name="projects_detail")
@@ -104,4 +99,4 @@ async def delete(request: Request, project_id: str, session: AdminSession, api: 
     await request.app.state.audit.record(session.user_id, "delete project", project_id, client_address(request))
     session.flash(f"Project {project_id} deleted. Assignments and resources that used it remain.", "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, str(request.url_for("projects_list")))
+    return redirect(request, request.url_for("projects_list").path)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 
 def url_path(request: Request, name: str, **path_params: object) -> str:
     """The path of a named route (with the root path): for redirects and links, never absolute."""
     return request.url_for(name, **path_params).path
+
+
+def redirect(request: Request, url: str) -> Response:
+    """After a POST: 303 to ``url`` (a path), or for htmx an HX-Redirect that loads the whole page."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
 
 
 def is_htmx(request: Request) -> bool:

@@ -13,13 +13,13 @@ from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import Form, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import redirect, render
 from webconsole.web.task_rows import task_metas
 from webconsole.web.tasks import checked_uuid
 
@@ -54,11 +54,6 @@ def _safe_filename(result: dict[str, Any], extension: str) -> str:
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(result.get("name") or "result")).strip("_") or "result"
     return f"{stem}-{str(result.get('uuid', ''))[:8]}.{extension}"
 
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/results", name="results_list")
@@ -158,4 +153,4 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     await request.app.state.audit.record(session.user_id, "delete result", f"{name} ({uuid})", client_address(request))
     session.flash(f"Result {name} deleted.", "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, str(request.url_for("results_list")))
+    return redirect(request, request.url_for("results_list").path)

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.routing import NoMatchFound
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
-from webconsole.web.render import is_htmx, is_poll, render
+from webconsole.web.render import is_htmx, is_poll, redirect, render
 from webconsole.web.task_rows import RUNNING, any_running, cluster_task_rows, remember_task
 
 router = resource_router()
@@ -60,7 +60,7 @@ def repeat_names(name: str, count: int) -> list[str]:
 def cluster_context(request: Request, cluster_uuid: str, cluster: dict[str, Any]) -> dict[str, Any]:
     """``cluster`` for the templates, with a link to the clusters page when that module is present."""
     try:
-        url = str(request.url_for("clusters_detail", uuid=cluster_uuid))
+        url = request.url_for("clusters_detail", uuid=cluster_uuid).path
     except NoMatchFound:
         url = ""
     return {"uuid": cluster_uuid, "name": cluster.get("name", ""), "url": url}
@@ -74,11 +74,6 @@ def _embedding_page(request: Request) -> str:
     path = current.path + ("?" + current.query if current.query else "")
     return safe_next(path) if path != request.url.path else ""
 
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 # -- a cluster's tasks --------------------------------------------------------------------------------
@@ -155,7 +150,7 @@ async def delete(
 ) -> Response:
     """Queued/finished: removed. Active: only marked aborted, it runs to the end (Q-T4)."""
     checked_uuid(cluster_uuid), checked_uuid(task_uuid)
-    target = safe_next(next_url) if next_url else str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid))
+    target = safe_next(next_url) if next_url else request.url_for("cluster_tasks", cluster_uuid=cluster_uuid).path
     task = await _listed_task(api, request, cluster_uuid, task_uuid)
     label = (task or {}).get("name") or task_uuid
     if task is None:
@@ -179,7 +174,7 @@ async def delete(
         else:
             session.flash(f"Removed {label} from the task list (its result, if any, is kept).", "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, target)
+    return redirect(request, target)
 
 
 # -- creating tasks -----------------------------------------------------------------------------------
@@ -311,4 +306,4 @@ async def create(
     session.flash(f"Queued {what} on the cluster.", "success")
     await request.app.state.sessions.save(session)
     # Back to the page the form was opened from (the cluster page), else to the cluster's task list.
-    return _redirect(request, values["next"] or str(request.url_for("cluster_tasks", cluster_uuid=cluster_uuid)))
+    return redirect(request, values["next"] or request.url_for("cluster_tasks", cluster_uuid=cluster_uuid).path)

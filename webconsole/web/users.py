@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Form, HTTPException, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import InputError
@@ -14,18 +14,13 @@ from webconsole.web.admin_forms import ID, ID_EXT, NAME, PASSWORD, ROLE_SUGGESTI
 from webconsole.web.auth import client_address
 from webconsole.web.deps import AdminSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import is_htmx, render
+from webconsole.web.render import redirect, render
 
 router = resource_router()
 CREATE_RULES = {"id": ID_EXT, "name": NAME, "password": PASSWORD}
 ASSIGN_RULES = {"project_id": ID, "role": ID}
 SELF_DELETE = "You cannot delete your own account. Ask another admin to do it."
 
-
-def _redirect(request: Request, url: str) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def _checked(value: str, rule: Any, what: str) -> str:
@@ -47,7 +42,7 @@ async def _after_change(request: Request, session: Session, action: str, detail:
     await request.app.state.audit.record(session.user_id, action, detail, client_address(request))
     session.flash(message, "success")
     await request.app.state.sessions.save(session)
-    return _redirect(request, target)
+    return redirect(request, target)
 
 
 async def _refused(request: Request, session: Session, action: str, detail: str) -> None:
@@ -108,7 +103,7 @@ async def create(
         request, session, "create user", f"{values['id']} ({kind})",
         f"User {values['id']} created." + ("" if values["is_admin"] else
                                            " Assign a project so they can log in."),
-        str(request.url_for("users_detail", user_id=values["id"])),
+        request.url_for("users_detail", user_id=values["id"]).path,
     )
 
 
@@ -141,7 +136,7 @@ async def assign_project(
     return await _after_change(
         request, session, "assign project", f"{user_id} → {values['project_id']} as {values['role']}{flag}",
         f"{user_id} now has the role {values['role']} in project {values['project_id']}.",
-        str(request.url_for("users_detail", user_id=user_id)),
+        request.url_for("users_detail", user_id=user_id).path,
     )
 
 
@@ -160,7 +155,7 @@ async def remove_project(request: Request, user_id: str, project_id: str, sessio
     return await _after_change(
         request, session, "remove project", f"{user_id} ✕ {project_id}",
         f"{user_id} is no longer assigned to {project_id}. Tokens already issued stay valid until they expire.",
-        str(request.url_for("users_detail", user_id=user_id)),
+        request.url_for("users_detail", user_id=user_id).path,
     )
 
 
@@ -173,21 +168,21 @@ async def delete_confirm(request: Request, user_id: str, session: AdminSession, 
 @router.post("/users/{user_id}/delete", name="users_delete")
 async def delete(request: Request, user_id: str, session: AdminSession, api: Hanami) -> Response:
     _checked(user_id, ID_EXT, "user id")
-    detail_url = str(request.url_for("users_detail", user_id=user_id))
+    detail_url = request.url_for("users_detail", user_id=user_id).path
     if user_id == session.user_id:
         await _refused(request, session, "delete user", f"{user_id}: {SELF_DELETE}")
         session.flash(SELF_DELETE, "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, detail_url)
+        return redirect(request, detail_url)
     try:
         await api.delete_user(user_id)
     except InputError as exc:  # 409: Hanami refuses self-deletion too
         await _refused(request, session, "delete user", f"{user_id}: {exc.message or exc}")
         session.flash(f"Hanami refused: {exc.message or exc}", "error")
         await request.app.state.sessions.save(session)
-        return _redirect(request, detail_url)
+        return redirect(request, detail_url)
     return await _after_change(
         request, session, "delete user", user_id,
         f"User {user_id} deleted. Their resources stay; tokens they hold work until they expire.",
-        str(request.url_for("users_list")),
+        request.url_for("users_list").path,
     )
