@@ -51,8 +51,12 @@ def chart_data(data: list[Any], kind: str) -> dict[str, Any]:
 
 
 def _safe_filename(result: dict[str, Any], extension: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(result.get("name") or "result")).strip("_") or "result"
-    return f"{stem}-{str(result.get('uuid', ''))[:8]}.{extension}"
+    """A download name from backend strings, reduced to characters inert in a header value."""
+    def clean(text: object) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text or "")).strip("_")
+
+    stem = clean(result.get("name")) or "result"
+    return f"{stem}-{clean(result.get('uuid'))[:8]}.{extension}"
 
 
 
