@@ -166,6 +166,12 @@ async def test_csv_upload_end_to_end(app_client: httpx.AsyncClient, hanami, demo
     assert detail.status_code == 200
     assert re.search(r'data-testid="lines">400<', detail.text)
     assert (await hanami.get_dataset(record["uuid"]))["lines"] == 400
+    # both legs are counted in /metrics
+    metrics = (await app_client.get("/metrics")).text
+    size = demo_files.csv.stat().st_size
+    for leg in ("browser", "backend"):
+        counted = re.search(r'^hanami_console_upload_bytes_total\{leg="' + leg + r'"\} (\S+)$', metrics, re.M)
+        assert counted and float(counted.group(1)) >= size, leg
     # the upload is in the console's audit trail
     entries = await app_client.app.state.audit.entries(user_id=ADMIN_ID)
     assert any(e.action == "dataset upload" and record["uuid"] in e.detail and e.outcome == "ok" for e in entries)

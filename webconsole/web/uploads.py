@@ -327,9 +327,12 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
 
     started = asyncio.Event()  # set once Hanami created the dataset (first progress report)
 
+    backend_bytes = app.state.metrics.upload_bytes.labels("backend")
+
     async def progress(sent: int, total: int) -> None:
         nonlocal last_write
         started.set()
+        backend_bytes.inc(max(0, sent - state.bytes_sent))
         state.bytes_sent, state.bytes_total = sent, total
         now = time.monotonic()
         if sent >= total:
@@ -460,6 +463,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
                             kind=kind, name=name, files=[p.name for p in paths],
                             bytes_total=sum(p.stat().st_size for p in paths))
         await save_state(request.app.state.store, state)
+        request.app.state.metrics.upload_bytes.labels("browser").inc(state.bytes_total)
         try:
             if kind == "mnist":
                 info = await asyncio.to_thread(validate_mnist_pair, paths[0], paths[1])
