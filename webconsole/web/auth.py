@@ -169,6 +169,10 @@ async def login(
         client=address,
         projects=[identity.project_id],
     )
+    previous = getattr(request.state, "session", None)  # loaded by the CSRF check
+    if previous is not None:
+        # A new login replaces whatever session this browser had: end it on the server too.
+        await request.app.state.sessions.destroy(previous.id)
     await audit.record(identity.id, "login", f"project {identity.project_id}", address)
     response = redirect(request, app_url(request, next_url))
     set_session_cookie(request, response, session)
