@@ -628,6 +628,8 @@ async def test_login_gives_a_fresh_session_id_whatever_cookie_the_browser_brough
                                                   "csrf_token": session.csrf_token})
     assert again.status_code == 303
     assert app_client.cookies[SESSION_COOKIE] not in (first, planted)
+    # the session the browser had before is over on the server (a copy of its cookie is worthless)
+    assert await app_client.app.state.sessions.load(first) is None  # type: ignore[attr-defined]
 
 
 async def test_project_switch_rotates_the_session_and_the_csrf_token(app_client: httpx.AsyncClient) -> None:
