@@ -1233,3 +1233,43 @@ async def test_logins_never_log_the_password_or_the_token(emulator) -> None:
         assert len(tap.records) > 5
         for secret in (wrong, ADMIN_PASSWORD, session.token, session.token.split(".")[-1], session.id):
             assert tap.holding(secret) == set(), secret[:6]
+
+
+FUZZ_VALUES = ["", "-1", "0", "99999999999999999999", "abc", "\x00", "é" * 3, "<script>", "%", "../..", "__class__",
+               "1e309", "true", " ", "a" * 300]
+
+
+async def test_hostile_query_and_form_values_never_crash_a_page(app_client: httpx.AsyncClient) -> None:
+    """Every GET with odd query values, every POST with odd form values: refused or handled, never a 500."""
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    created = await app_client.post("/clusters", data={"name": "review_fuzz_" + secrets.token_hex(3),
+                                                       "template": EXAMPLE_CSV_TEMPLATE, "csrf_token": csrf})
+    cluster_uuid = created.headers["location"].rsplit("/", 1)[-1]
+    real = {"uuid": cluster_uuid, "cluster_uuid": cluster_uuid, "user_id": ADMIN_ID}
+    params = ("q", "page", "per_page", "sort", "order", "range", "user_id", "without_user", "kind", "example", "name",
+              "type", "repeat", "cluster_uuid", "dataset_uuid", "next", "since", "until", "source", "method", "user",
+              "action")
+    crashes = []
+    try:
+        for method, route in [(m, r) for r in http_routes(app_client.app) for m in r.methods - {"HEAD"}]:  # type: ignore[attr-defined]
+            if route.name in ("logout", "login", "switch_project") or route.path.endswith("/delete"):
+                continue
+            path = re.sub(r"\{([a-z_]+)\}", lambda m: real.get(m.group(1), "{%s}" % m.group(1)), route.path)
+            url = fill(path)
+            for value in FUZZ_VALUES:
+                if method != "GET" and re.fullmatch(r"[a-zA-Z][a-zA-Z_0-9]{3,}", value):
+                    continue  # a valid id would really create a project or user in the shared backend
+                fields = {name: value for name in params}
+                if method == "GET":
+                    response = await app_client.get(url, params=fields)
+                else:
+                    response = await app_client.post(url, data={**fields, "csrf_token": csrf, "template": value,
+                                                                "checkpoint_name": value, "host_uuid": value,
+                                                                "checkpoint_uuid": value, "id": value,
+                                                                "password": value, "project_id": value,
+                                                                "role": value})
+                if response.status_code >= 500 and response.status_code != 503:
+                    crashes.append(f"{method} {route.path} value={value[:12]!r}: {response.status_code}")
+    finally:
+        await app_client.post(f"/clusters/{cluster_uuid}/delete", data={"csrf_token": csrf})
+    assert crashes == []
