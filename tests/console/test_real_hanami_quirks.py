@@ -1234,3 +1234,40 @@ async def test_a_declared_template_never_replaces_a_known_one(faithful_server, e
         if cluster:
             await browser.http.post(f"/clusters/{cluster}/delete", data={"csrf_token": browser.csrf})
         await browser.aclose()
+
+
+async def test_a_dataset_deleted_while_a_list_renders_is_not_read(tour: Tour, world: World) -> None:
+    """Q-C2 with a concurrent delete: the dataset list reads each row's details (GET dataset). If another
+    user deletes a dataset after the list arrived, a GET for it kills the real backend, so each read must
+    be guarded by a listing taken right before it, not by the list the page started from.
+
+    The other user's delete is made deterministic: it runs the moment the page's own ``dataset/all``
+    answer arrives (through the client's call observer, which the metrics use)."""
+    client, member = await hanami_login(tour.emulator.url, world.member, PASSWORD)
+    async with client:
+        hanami = tour.app.state.hanami
+        observer = hanami.on_call
+        armed: dict[str, str] = {}
+
+        def delete_on_list(endpoint: str, status: int | None, seconds: float, error: str | None) -> None:
+            observer(endpoint, status, seconds, error)
+            uuid = armed.pop("victim", None) if endpoint == "GET v1/dataset/all" else None
+            if uuid is not None:  # another user deletes it now (a blocking call: the emulator has its own thread)
+                answer = httpx.delete(f"{tour.emulator.url}/control/v1/dataset?uuid={uuid}",
+                                      headers={"X-Auth-Token": member._token}, timeout=10)  # noqa: SLF001
+                assert answer.status_code == 200, answer.text
+
+        await tour.reset()
+        async with logged_in(tour, world.member, PASSWORD) as (browser, _):
+            for query in ("sort=lines", "sort=name"):  # details of every row / of the shown page
+                armed["victim"] = (await member._call("POST", "v1/csv/dataset", body={  # noqa: SLF001
+                    "name": f"quirks victim {world.tag}", "input_data_size": 100}))["uuid"]
+                hanami.on_call = delete_on_list
+                try:
+                    await tour.step(f"dataset list ({query}) while a dataset is deleted",
+                                    browser.get(f"/datasets?{query}"))
+                finally:
+                    hanami.on_call = observer
+                    victim = armed.pop("victim", None)
+                    if victim is not None:
+                        await member.delete_dataset(victim)
