@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Modules register start/stop work here (e.g. returning clusters to task mode on shutdown).
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
+    app.state.logout_hooks = []  # async fn(app, session): per-session clean-up when a user logs out
     app.mount("/static", StaticFiles(directory=str(static_dir())), name="static")
     for name in ROUTER_MODULES:
         module = importlib.import_module(f"webconsole.web.{name}")

@@ -183,6 +183,8 @@ async def login(
 @router.post("/logout", name="logout")
 async def logout(request: Request, session: CurrentSession) -> Response:
     await request.app.state.sessions.destroy(session.id)
+    for hook in request.app.state.logout_hooks:
+        await hook(request.app, session)
     await request.app.state.audit.record(session.user_id, "logout", "", client_address(request))
     response = redirect(request, url_path(request, "login_form"))
     response.delete_cookie(SESSION_COOKIE, path=request.scope.get("root_path") or "/")

@@ -711,12 +711,25 @@ async def return_to_task_mode(api: Any, store: Any, cluster_uuid: str) -> bool:
 
 # -- replay datasets -------------------------------------------------------------------------------
 
-def replay_dir(settings: Any) -> Path:
+def _replay_root(settings: Any) -> Path:
     import tempfile
 
     base = Path(settings.upload_dir) if settings.upload_dir else Path(tempfile.gettempdir())
-    path = base / "hanami-console-replay"
-    path.mkdir(parents=True, exist_ok=True)
+    return base / "hanami-console-replay"
+
+
+def replay_dir(settings: Any) -> Path:
+    """The folder for replay uploads: private to the console's OS user (the data is the users')."""
+    import os
+
+    path = _replay_root(settings)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_uid != os.getuid():
+        # a folder someone else made in a shared temp dir could be read or swapped by them
+        raise RuntimeError(f"{path} belongs to another user; set HANAMI_CONSOLE_UPLOAD_DIR")
+    if info.st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -725,6 +738,42 @@ async def forget_replay(store: Any, replay_id: str) -> None:
     await store.delete(REPLAY_PREFIX + replay_id)
     if record and record.get("dir"):
         await asyncio.to_thread(shutil.rmtree, record["dir"], True)
+
+
+def last_replay_key(session_id: str) -> str:
+    """The store key naming a session's kept replay upload (one per session)."""
+    return f"{REPLAY_PREFIX}last:{session_hash(session_id)}"
+
+
+async def forget_session_replays(store: Any, session_id: str) -> None:
+    """A session's replay upload is usable only by it: when the session ends, its files go."""
+    previous = await store.get(last_replay_key(session_id))
+    if previous is not None:
+        await forget_replay(store, previous.decode())
+        await store.delete(last_replay_key(session_id))
+
+
+async def sweep_replays(store: Any, settings: Any, grace: float = 60.0) -> int:
+    """Delete replay folders whose record has expired (sessions that timed out, console restarts).
+
+    Folders younger than ``grace`` seconds are kept: their record may not be written yet.
+    """
+    root = _replay_root(settings)
+    if not root.is_dir():
+        return 0
+    root = replay_dir(settings)  # checks ownership before deleting anything in it
+    live = {key.removeprefix(REPLAY_PREFIX) for key in await store.keys(REPLAY_PREFIX)}
+
+    def sweep() -> int:
+        removed = 0
+        for folder in root.iterdir():
+            if folder.name in live or time.time() - folder.stat().st_mtime < grace:
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        return removed
+
+    return await asyncio.to_thread(sweep)
 
 
 def _replay_samples(record: dict[str, Any], layout: Layout) -> tuple[Iterator[tuple[list[float], list[float], int | None]], int, bool]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
 import shutil
@@ -35,12 +36,14 @@ from webconsole.web.bridge import (
     Bridge,
     BridgeRegistry,
     cluster_template,
-    forget_replay,
+    forget_session_replays,
+    last_replay_key,
     layout_problem,
     read_record,
     replay_dir,
     return_to_task_mode,
     session_hash,
+    sweep_replays,
 )
 from webconsole.web.deps import SESSION_COOKIE, CurrentSession, Hanami, origin_allowed, resource_router
 from webconsole.web.render import render
@@ -163,7 +166,8 @@ def _upload(form: object, name: str) -> UploadFile | None:
 
 def _save(source: UploadFile, target: Path, limit: int) -> None:
     source.file.seek(0)
-    with target.open("wb") as out:
+    # readable by the console's OS user only, whatever the umask
+    with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
         while chunk := source.file.read(1 << 20):
             out.write(chunk)
             if out.tell() > limit:
@@ -192,7 +196,7 @@ async def replay_upload(request: Request, uuid: str, session: CurrentSession) ->
         return JSONResponse({"error": f"Choose {what}."}, status_code=422)
     replay_id = secrets.token_urlsafe(16)
     folder = replay_dir(settings) / replay_id
-    folder.mkdir(parents=True)
+    folder.mkdir(mode=0o700)
     record: dict[str, object] = {
         "kind": kind, "session": session_hash(session.id), "cluster": uuid, "dir": str(folder),
     }
@@ -216,11 +220,11 @@ async def replay_upload(request: Request, uuid: str, session: CurrentSession) ->
         await asyncio.to_thread(shutil.rmtree, folder, True)
         return JSONResponse({"error": exc.message}, status_code=422)
     store = request.app.state.store
-    # one kept upload per session: the previous one (if never replayed and closed) goes now
-    last_key = f"{REPLAY_PREFIX}last:{session_hash(session.id)}"
-    previous = await store.get(last_key)
-    if previous is not None:
-        await forget_replay(store, previous.decode())
+    # one kept upload per session: the previous one (if never replayed and closed) goes now,
+    # and so do the files of sessions that ended without logging out
+    await forget_session_replays(store, session.id)
+    await sweep_replays(store, settings)
+    last_key = last_replay_key(session.id)
     await store.set(REPLAY_PREFIX + replay_id, json.dumps(record).encode(), REPLAY_TTL)
     await store.set(last_key, replay_id.encode(), REPLAY_TTL)
     await request.app.state.audit.record(
@@ -274,5 +278,13 @@ def setup(app: FastAPI) -> None:
         # No token at start, so nothing can be switched here: the page offers the action instead.
         await app.state.direct_io.report_left_in_direct(app.state.store)
 
+    async def sweep_left_replays(app: FastAPI) -> None:
+        await sweep_replays(app.state.store, app.state.settings)
+
+    async def forget_replays_of(app: FastAPI, session: object) -> None:
+        await forget_session_replays(app.state.store, session.id)  # type: ignore[attr-defined]
+
     app.state.startup_hooks.append(report_left_in_direct)
+    app.state.startup_hooks.append(sweep_left_replays)
+    app.state.logout_hooks.append(forget_replays_of)
     app.state.shutdown_hooks.append(close_bridges)

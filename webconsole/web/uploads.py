@@ -275,6 +275,12 @@ def _copy_to(source: UploadFile, target: Path) -> int:
         return out.tell()
 
 
+async def _csv_name_taken(api: HanamiAPI, name: str, owner: str) -> bool:
+    """Would a CSV upload under ``name`` overwrite one of the owner's CSV datasets (Q-D3)?"""
+    return any(r.get("type") == "csv" and r.get("name") == name and r.get("owner_id") == owner
+               for r in (await api.list_datasets()).records())
+
+
 def _file_field(form: FormData, name: str) -> UploadFile | None:
     value = form.get(name)
     if isinstance(value, UploadFile) and value.filename:
@@ -437,13 +443,6 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
             errors[key] = "Choose a file."
         elif upload.size is not None and upload.size > request.app.state.settings.max_upload_bytes:
             errors[key] = f"The file is larger than {request.app.state.settings.max_upload_bytes} bytes."
-    if not errors and kind == "csv":
-        clash = [r for r in (await api.list_datasets()).records()
-                 if r.get("type") == "csv" and r.get("name") == name and r.get("owner_id") == session.user_id]
-        if clash:
-            # Q-D3: Hanami stores CSV data as <name>_csv_<owner>: the old dataset would be overwritten.
-            errors["name"] = (f"You already have a CSV dataset named '{name}'. Hanami keeps CSV data per "
-                              "name and owner, so the old one would be overwritten: choose another name.")
     if errors:
         await form.close()
         return await _form_error(request, kind, name, errors)
@@ -482,6 +481,13 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
                                                  f"{kind} dataset '{name}' refused: {exc.message}",
                                                  client_address(request), "refused")
             return await _form_error(request, kind, name, {target_field: exc.message})
+        # Only a valid file costs the backend a call (Q-D3: Hanami stores CSV data per name and owner)
+        clash = kind == "csv" and await _csv_name_taken(api, name, session.user_id)
+        if clash:
+            await request.app.state.store.delete(STATE_PREFIX + state.id)
+            return await _form_error(request, kind, name, {"name": (
+                f"You already have a CSV dataset named '{name}'. Hanami keeps CSV data per name and "
+                "owner, so the old one would be overwritten: choose another name.")})
         if await request.is_disconnected():
             # the browser cancelled while the files were checked: start nothing
             await request.app.state.store.delete(STATE_PREFIX + state.id)
