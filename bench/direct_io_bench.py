@@ -194,15 +194,18 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
                 match = CSRF.search(home.text) or CSRF_BODY.search(home.text)
                 csrf = match.group(1)
                 cookie = http.cookies.get(SESSION_COOKIE)
+                # created outside this console: give it the cluster's template, as a user would on the page
+                declared = await http.post(f"/clusters/{bridged}/direct/template",
+                                           data={"csrf_token": csrf, "template": EXAMPLE_MNIST_TEMPLATE})
+                assert declared.status_code == 303, declared.text[:500]
             ws_url = console_url.replace("http://", "ws://") + f"/clusters/{bridged}/direct/ws"
             await api.set_mode(direct, "DIRECT")
             try:
                 async with connect(ws_url, origin=console_url,
                                    additional_headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},  # type: ignore[arg-type]
                                    max_size=None) as ws, api.direct_io(direct) as io:
-                    # created outside this console: name the bricks like a user would on the page
-                    await ws.send(json.dumps({"op": "open", "csrf": csrf, "input": "test_input", "input_size": 784,
-                                              "output": "test_output", "output_size": 10}))
+                    await ws.send(json.dumps({"op": "open", "csrf": csrf, "input": "test_input",
+                                              "output": "test_output"}))
                     while (m := json.loads(await ws.recv())).get("state") not in ("open", "closed"):
                         pass
                     assert m["state"] == "open", m
