@@ -1,0 +1,29 @@
+"""The benchmarks still run end to end (with tiny sizes). Their figures are not checked: they are
+measurements for people, not timed tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stdout
+
+
+def test_upload_bench_runs_and_reports_the_ratio_and_memory() -> None:
+    out = _run("upload_bench.py", "--mb", "2", "--runs", "1")
+    assert "ratio (a)/(b), whole upload" in out and "console RSS growth" in out
+
+
+def test_direct_io_bench_runs_and_reports_the_overhead() -> None:
+    out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2")
+    assert "added latency" in out and "throughput ratio bridge/direct" in out
