@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import re
 from typing import Iterator
 
@@ -99,3 +100,25 @@ async def test_a_bridge_held_on_one_replica_is_seen_and_refused_on_the_other(rep
     finally:
         await holder.aclose()
         await other.aclose()
+
+
+async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replicas, demo_files) -> None:
+    from tests.console.test_datasets import finished_status, post_upload
+    from tests.console.test_direct_io import Browser
+
+    first, second = replicas
+    browser = await Browser(first).login()
+    try:
+        name = f"replicated {secrets.token_hex(3)}"
+        started = await post_upload(browser.http, browser.csrf, "csv", name,
+                                    {"csv": ("demo.csv", demo_files.csv.read_bytes())})
+        assert started.status_code == 303
+        status_path = started.headers["location"]
+        # the same browser, now served by the other replica (same cookie, shared Redis)
+        async with httpx.AsyncClient(base_url=second.url, cookies=browser.http.cookies) as elsewhere:
+            page = await finished_status(elsewhere, status_path)
+            assert 'data-phase="done"' in page
+        async with httpx.AsyncClient(base_url=second.url) as stranger:
+            assert (await stranger.get(status_path)).status_code == 303  # not logged in: to the login page
+    finally:
+        await browser.aclose()
