@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from
+from webconsole.hanami.client import HanamiClient
 from webconsole.web.deps import SESSION_COOKIE
 
 
@@ -102,7 +103,7 @@ async def test_a_bridge_held_on_one_replica_is_seen_and_refused_on_the_other(rep
         await other.aclose()
 
 
-async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replicas, demo_files) -> None:
+async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replicas, demo_files, emulator) -> None:
     from tests.console.test_datasets import finished_status, post_upload
     from tests.console.test_direct_io import Browser
 
@@ -120,5 +121,8 @@ async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replica
             assert 'data-phase="done"' in page
         async with httpx.AsyncClient(base_url=second.url) as stranger:
             assert (await stranger.get(status_path)).status_code == 303  # not logged in: to the login page
+        async with HanamiClient(emulator.url) as hanami:
+            api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+            await api.delete_dataset((await api.list_datasets()).find("name", name)["uuid"])
     finally:
         await browser.aclose()
