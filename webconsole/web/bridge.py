@@ -16,216 +16,63 @@ Life of a bridge (the order matters, see §5.5, §8.5, Q-W1, Q-W2, Q-W5):
 6. one exchange at a time, every reply with a timeout;
 7. whatever ends the bridge, a shielded clean-up closes the backend websocket, switches the cluster
    back to TASK (409 = already there) and drops the lock and the mode record.
+
+The pieces: ``bridge_protocol`` (close codes, refusals, the bricks checked against the template),
+``bridge_store`` (the lock and mode records in the shared store, this process's registry),
+``bridge_ops`` (the page's operations on an open bridge), ``bridge_replay`` (replay uploads).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import math
 import secrets
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from webconsole.hanami.direct_io import DirectIOSession
 from webconsole.hanami.errors import Conflict, HanamiError, NotFound, TokenExpired
-from webconsole.protocol.template import ClusterTemplate, TemplateError, parse_template
 from webconsole.sessions import Session
+from webconsole.web.bridge_ops import JOB_DONE, BridgeOperations
+from webconsole.web.bridge_protocol import (
+    CLOSE_BACKEND,
+    CLOSE_BAD_REQUEST,
+    CLOSE_BUSY,
+    CLOSE_IDLE,
+    CLOSE_NORMAL,
+    CLOSE_SESSION,
+    Layout,
+    Refused,
+    choose_layout,
+    cluster_template,
+)
+from webconsole.web.bridge_replay import forget_replay
+from webconsole.web.bridge_store import (
+    LOCK_PREFIX,
+    LOCK_TTL,
+    MODE_PREFIX,
+    MODE_TTL,
+    TASK_META_PREFIX,
+    BridgeRegistry,
+    read_record,
+    return_to_task_mode,
+    session_hash,
+)
 
 log = logging.getLogger("webconsole.direct_io")
 
-LOCK_PREFIX = "bridge:"
-MODE_PREFIX = "direct-mode:"
-REPLAY_PREFIX = "direct-replay:"
-LOCK_TTL = 60.0  # seconds; refreshed every ``housekeeping_interval`` while the bridge is open
-MODE_TTL = 30 * 24 * 3600.0
-REPLAY_TTL = 6 * 3600.0
 HELLO_TIMEOUT = 15.0
 LIVENESS_TIMEOUT = 60.0  # a page that sends pings and then goes silent this long has lost the network
-MAX_REPEAT = 1000
-MAX_VALUES = 1_000_000
 BUSY_STATES = ("queued", "active", "aborted")  # an aborted task keeps running until its end (Q-T4)
-TASK_META_PREFIX = "task-meta:"  # what the tasks pages remember about a task (its name)
-
-# close codes the page understands (4000-4999 are free for applications)
-CLOSE_NORMAL = 1000
-CLOSE_REFUSED = 4403
-CLOSE_BUSY = 4409
-CLOSE_BAD_REQUEST = 4400
-CLOSE_BACKEND = 4502
-CLOSE_IDLE = 4408
-CLOSE_SESSION = 4401
-CLOSE_SHUTDOWN = 1001
-
-
-def session_hash(session_id: str) -> str:
-    """What the store records about a session: never the id itself (it is the cookie)."""
-    return hashlib.sha256(session_id.encode()).hexdigest()[:24]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The two bricks a bridge talks to."""
-
-    input_name: str
-    input_size: int
-    output_name: str
-    output_size: int
-    from_template: bool
-
-
-class Refused(Exception):
-    """The bridge cannot open (or must close) for a reason the user should read."""
-
-    def __init__(self, message: str, code: int = CLOSE_REFUSED, **extra: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.extra = extra
-
-
-async def known_template(store: Any, cluster_uuid: str) -> str | None:
-    """The template text the console remembers for a cluster (owned by the clusters pages)."""
-    import importlib
-
-    for module_name in ("webconsole.web.cluster_memory", "webconsole.web.clusters"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        lookup = getattr(module, "known_template", None)
-        if lookup is not None:
-            return await lookup(store, cluster_uuid)
-    return None
-
-
-async def cluster_template(store: Any, cluster_uuid: str) -> tuple[ClusterTemplate | None, str]:
-    """(parsed template or None, note for the page)."""
-    text = await known_template(store, cluster_uuid)
-    if text is None:
-        return None, "This console did not create this cluster, so it does not know its template."
-    try:
-        return parse_template(text), ""
-    except TemplateError as exc:
-        return None, f"The remembered template does not parse ({exc.message}, line {exc.line})."
-
-
-def layout_problem(template: ClusterTemplate) -> str:
-    """Why direct IO cannot work with this template ('' when it can)."""
-    if not template.input_bricks:
-        return "The cluster's template has no input brick."
-    if len(template.output_bricks) != 1:
-        # several output bricks desynchronise the lock-step (Q-W6)
-        return "Direct IO needs a cluster with exactly one output brick."
-    return ""
-
-
-def choose_layout(template: ClusterTemplate | None, hello: dict[str, Any]) -> Layout:
-    """The bricks of the hello message, checked against the template or the declared sizes."""
-    input_name = hello.get("input")
-    output_name = hello.get("output")
-    if template is not None:
-        problem = layout_problem(template)
-        if problem:
-            raise Refused(problem, CLOSE_BAD_REQUEST)
-        inputs = {b.input_name: b for b in template.input_bricks}
-        output = template.output_bricks[0]
-        if input_name is None and len(inputs) == 1:
-            input_name = next(iter(inputs))
-        if input_name not in inputs:
-            raise Refused(
-                f"The cluster has no input brick named {str(input_name)!r}; "
-                f"its input bricks are: {', '.join(sorted(n for n in inputs if n))}.",
-                CLOSE_BAD_REQUEST,
-            )
-        if output_name is not None and output_name != output.output_name:
-            raise Refused(
-                f"The cluster has no output brick named {str(output_name)!r}; "
-                f"its output brick is {output.output_name!r}.",
-                CLOSE_BAD_REQUEST,
-            )
-        brick = inputs[input_name]
-        if brick.neurons < 1 or output.neurons < 1:
-            raise Refused("The template does not give the bricks' number of neurons.", CLOSE_BAD_REQUEST)
-        return Layout(str(input_name), brick.neurons, str(output.output_name), output.neurons, True)
-    # Unknown template: Hanami never answers a brick name the cluster lacks (Q-W1) and the real
-    # backend loses a worker thread for good, so nothing is sent without a template to check against.
-    raise Refused(
-        "The console does not know this cluster's template, so it cannot check the brick names. "
-        "Give the cluster's template on this page first.",
-        CLOSE_BAD_REQUEST,
-    )
-
-
-def _numbers(raw: Any, size: int, what: str) -> list[float]:
-    if not isinstance(raw, list):
-        raise ValueError(f"{what}: a list of numbers is needed.")
-    if len(raw) != size:
-        raise ValueError(f"{what}: {size} values are needed, {len(raw)} were given.")
-    values = []
-    for item in raw:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-            raise ValueError(f"{what}: every value must be a finite number.")
-        values.append(float(item))
-    return values
-
-
-def winner(values: list[float]) -> int | None:
-    return max(range(len(values)), key=values.__getitem__) if values else None
-
-
-async def read_record(store: Any, key: str) -> dict[str, Any] | None:
-    raw = await store.get(key)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-class BridgeRegistry:
-    """The bridges open in this console process (the store's lock covers all replicas)."""
-
-    def __init__(self, reply_timeout: float, idle_timeout: float) -> None:
-        self.reply_timeout = reply_timeout
-        self.idle_timeout = idle_timeout
-        self.housekeeping_interval = 15.0
-        self.bridges: dict[str, Bridge] = {}
-        self.cleanups: set[asyncio.Task[None]] = set()
-
-    async def report_left_in_direct(self, store: Any) -> None:
-        """At start: say which clusters an earlier console run left in direct mode."""
-        for key in await store.keys(MODE_PREFIX):
-            if await store.get(LOCK_PREFIX + key.removeprefix(MODE_PREFIX)) is None:
-                log.warning(
-                    "cluster %s was left in direct mode; its direct-IO page offers “Return to task mode”",
-                    key.removeprefix(MODE_PREFIX),
-                )
-
-    async def shutdown(self) -> None:
-        """Graceful shutdown: close every bridge and return its cluster to task mode."""
-        for bridge in list(self.bridges.values()):
-            bridge.request_close("the console is shutting down", CLOSE_SHUTDOWN)
-        pending = [b.cleanup_task() for b in list(self.bridges.values())] + list(self.cleanups)
-        if pending:
-            await asyncio.wait(pending, timeout=20)
-
 
 _DISCONNECTED = object()
-_JOB_DONE = object()
 
 
-class Bridge:
+class Bridge(BridgeOperations):
     """One browser websocket relayed to the cluster's backend websocket."""
 
     def __init__(self, app: Any, ws: WebSocket, session: Session, cluster_uuid: str) -> None:
@@ -434,13 +281,13 @@ class Bridge:
                     await self._housekeeping()
                     next_check = time.monotonic() + self.registry.housekeeping_interval
                 continue
-            if item is not _JOB_DONE and item is not _DISCONNECTED:
+            if item is not JOB_DONE and item is not _DISCONNECTED:
                 self.last_seen = time.monotonic()
             if item is _DISCONNECTED:
                 if self.close_reason is None:
                     self.close_reason = ("The browser closed the connection.", CLOSE_NORMAL)
                 return
-            if item is _JOB_DONE:
+            if item is JOB_DONE:
                 self.job = None
                 self.last_activity = time.monotonic()
                 if self.job_error is not None:
@@ -478,156 +325,6 @@ class Bridge:
                 session.token_expires_at = renewed.expires_at
                 await self.app.state.sessions.save(session)
                 self.api = self.app.state.hanami.api(session.token)
-
-    async def _dispatch(self, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            message = None
-        if not isinstance(message, dict):
-            await self.send(type="error", message="The console did not understand the page's message.")
-            return
-        op = message.get("op")
-        if op == "ping":
-            self.pings = True
-            await self.send(type="pong")
-            return
-        if op == "close":
-            self.request_close("Closed on the page.", CLOSE_NORMAL)
-            return
-        if op == "stop":
-            self.stop_requested = True
-            return
-        self.last_activity = time.monotonic()
-        self.active_since_check = True
-        if self.job is not None:
-            await self.send(type="error", message="Wait until the current exchange is done (or stop it).")
-            return
-        handlers = {"ask": self._ask, "teach": self._teach, "replay": self._replay}
-        handler = handlers.get(op)  # type: ignore[arg-type]
-        if handler is None:
-            await self.send(type="error", message=f"Unknown operation {str(op)[:40]!r}.")
-            return
-        try:
-            work = handler(message)
-            first = await work.__anext__()  # validation happens before the first yield
-        except ValueError as exc:
-            await self.send(type="error", message=str(exc))
-            return
-        except StopAsyncIteration:
-            return
-        assert first is None
-        self.stop_requested = False
-        self.job = asyncio.create_task(self._run_job(work))
-
-    async def _run_job(self, work: Any) -> None:
-        try:
-            async for _ in work:
-                pass
-        except HanamiError as exc:
-            self.job_error = (
-                f"The cluster did not answer properly ({exc.message}); the bridge was closed.", CLOSE_BACKEND
-            )
-            await self.send(type="error", message=self.job_error[0], fatal=True)
-        except ValueError as exc:
-            await self.send(type="error", message=str(exc))
-        except Exception:  # noqa: BLE001 - the bridge closes cleanly on any bug
-            log.exception("direct IO job failed")
-            self.job_error = ("The console hit an unexpected error; the bridge was closed.", CLOSE_BACKEND)
-            await self.send(type="error", message=self.job_error[0], fatal=True)
-        finally:
-            self.inbox.put_nowait(_JOB_DONE)
-
-    # -- operations (async generators: validate, yield once, then work) -------------------------
-    def _expected(self, message: dict[str, Any]) -> list[float]:
-        assert self.layout is not None
-        label = message.get("label")
-        if label is not None:
-            if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < self.layout.output_size:
-                raise ValueError(f"The class must be a whole number from 0 to {self.layout.output_size - 1}.")
-            return [1.0 if i == label else 0.0 for i in range(self.layout.output_size)]
-        return _numbers(message.get("expected"), self.layout.output_size, "Expected output")
-
-    async def _ask(self, message: dict[str, Any]) -> Any:
-        assert self.layout is not None and self.io is not None
-        values = _numbers(message.get("values"), self.layout.input_size, "Input")
-        yield None
-        started = time.perf_counter()
-        out = await self.io.request(self.layout.input_name, values)
-        elapsed = (time.perf_counter() - started) * 1000
-        await self.send(type="output", values=out, winner=winner(out), ms=round(elapsed, 2))
-
-    async def _teach(self, message: dict[str, Any]) -> Any:
-        assert self.layout is not None and self.io is not None
-        values = _numbers(message.get("values"), self.layout.input_size, "Input")
-        expected = self._expected(message)
-        repeat = message.get("repeat", 1)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-            raise ValueError(f"Repeat must be a whole number from 1 to {MAX_REPEAT}.")
-        yield None
-        started = time.perf_counter()
-        last_report = started
-        done = 0
-        for done in range(1, repeat + 1):
-            await self.io.train(self.layout.input_name, values, self.layout.output_name, expected)
-            if self.stop_requested:
-                break
-            if time.perf_counter() - last_report > 0.25 and done < repeat:
-                last_report = time.perf_counter()
-                await self.send(type="teaching", count=done, total=repeat)
-        elapsed = (time.perf_counter() - started) * 1000
-        await self.send(type="taught", count=done, total=repeat, stopped=done < repeat, ms=round(elapsed, 2))
-
-    async def _replay(self, message: dict[str, Any]) -> Any:
-        assert self.layout is not None and self.io is not None
-        layout = self.layout
-        mode = message.get("mode", "request")
-        if mode not in ("request", "train"):
-            raise ValueError("Replay mode must be 'request' or 'train'.")
-        limit = message.get("limit")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValueError("The number of samples must be a whole number of 1 or more.")
-        replay_id = str(message.get("id", ""))
-        record = await read_record(self.store, REPLAY_PREFIX + replay_id)
-        if record is None or record.get("session") != session_hash(self.session.id):
-            raise ValueError("That uploaded dataset is not available any more: upload it again.")
-        if replay_id not in self.replays:
-            self.replays.append(replay_id)  # its files go when the bridge closes
-        samples, total, classify = _replay_samples(record, layout)
-        if limit is not None:
-            total = min(total, limit)
-        measure = mode == "request" or bool(message.get("measure", True))
-        yield None
-        done = correct = 0
-        abs_error = 0.0
-        started = time.perf_counter()
-        last_report = 0.0
-
-        async def report(finished: bool) -> None:
-            accuracy = (correct / done) if (classify and measure and done) else None
-            mae = (abs_error / done) if (not classify and measure and done) else None
-            await self.send(
-                type="replay", mode=mode, done=done, total=total, correct=correct if classify else None,
-                accuracy=accuracy, mae=mae, finished=finished, stopped=finished and done < total,
-                seconds=round(time.perf_counter() - started, 3),
-            )
-
-        for inputs, expected, label in samples:
-            if done >= total or self.stop_requested:
-                break
-            if measure:
-                out = await self.io.request(layout.input_name, inputs)
-                if classify:
-                    correct += int(winner(out) == label)
-                else:
-                    abs_error += sum(abs(a - b) for a, b in zip(out, expected)) / max(1, len(expected))
-            if mode == "train":
-                await self.io.train(layout.input_name, inputs, layout.output_name, expected)
-            done += 1
-            if time.perf_counter() - last_report > 0.2:
-                last_report = time.perf_counter()
-                await report(False)
-        await report(True)
 
     # -- closing ---------------------------------------------------------------------------------
     def cleanup_task(self) -> asyncio.Task[None]:
@@ -692,129 +389,3 @@ def _clock(since: Any) -> str:
     if not isinstance(since, (int, float)):
         return "a moment ago"
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
-
-
-async def return_to_task_mode(api: Any, store: Any, cluster_uuid: str) -> bool:
-    """set_mode TASK; 409 means it already is in TASK. True when the cluster is in task mode."""
-    try:
-        await asyncio.shield(api.set_mode(cluster_uuid, "TASK"))
-    except Conflict:
-        pass  # "Can not switch cluster to 'TASK'": it is in TASK already
-    except NotFound:
-        pass  # deleted meanwhile: nothing is stuck
-    except HanamiError as exc:
-        log.warning("could not return cluster to task mode", extra={"error": type(exc).__name__})
-        return False
-    await store.delete(MODE_PREFIX + cluster_uuid)
-    return True
-
-
-# -- replay datasets -------------------------------------------------------------------------------
-
-def _replay_root(settings: Any) -> Path:
-    import tempfile
-
-    base = Path(settings.upload_dir) if settings.upload_dir else Path(tempfile.gettempdir())
-    return base / "hanami-console-replay"
-
-
-def replay_dir(settings: Any) -> Path:
-    """The folder for replay uploads: private to the console's OS user (the data is the users')."""
-    import os
-
-    path = _replay_root(settings)
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.stat()
-    if info.st_uid != os.getuid():
-        # a folder someone else made in a shared temp dir could be read or swapped by them
-        raise RuntimeError(f"{path} belongs to another user; set HANAMI_CONSOLE_UPLOAD_DIR")
-    if info.st_mode & 0o077:
-        path.chmod(0o700)
-    return path
-
-
-async def forget_replay(store: Any, replay_id: str) -> None:
-    record = await read_record(store, REPLAY_PREFIX + replay_id)
-    await store.delete(REPLAY_PREFIX + replay_id)
-    if record and record.get("dir"):
-        await asyncio.to_thread(shutil.rmtree, record["dir"], True)
-
-
-def last_replay_key(session_id: str) -> str:
-    """The store key naming a session's kept replay upload (one per session)."""
-    return f"{REPLAY_PREFIX}last:{session_hash(session_id)}"
-
-
-async def forget_session_replays(store: Any, session_id: str) -> None:
-    """A session's replay upload is usable only by it: when the session ends, its files go."""
-    previous = await store.get(last_replay_key(session_id))
-    if previous is not None:
-        await forget_replay(store, previous.decode())
-        await store.delete(last_replay_key(session_id))
-
-
-async def sweep_replays(store: Any, settings: Any, grace: float = 60.0) -> int:
-    """Delete replay folders whose record has expired (sessions that timed out, console restarts).
-
-    Folders younger than ``grace`` seconds are kept: their record may not be written yet.
-    """
-    root = _replay_root(settings)
-    if not root.is_dir():
-        return 0
-    root = replay_dir(settings)  # checks ownership before deleting anything in it
-    live = {key.removeprefix(REPLAY_PREFIX) for key in await store.keys(REPLAY_PREFIX)}
-
-    def sweep() -> int:
-        removed = 0
-        for folder in root.iterdir():
-            if folder.name in live or time.time() - folder.stat().st_mtime < grace:
-                continue
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-        return removed
-
-    return await asyncio.to_thread(sweep)
-
-
-def _replay_samples(record: dict[str, Any], layout: Layout) -> tuple[Iterator[tuple[list[float], list[float], int | None]], int, bool]:
-    """(samples, count, is classification) for a stored replay record and the bridge's bricks."""
-    if record.get("kind") == "mnist":
-        from webconsole.protocol.idx import iter_mnist_batches
-
-        if layout.input_size != 784 or layout.output_size != 10:
-            raise ValueError(
-                f"MNIST samples have 784 inputs and 10 classes; this bridge has {layout.input_size} "
-                f"inputs and {layout.output_size} outputs."
-            )
-
-        def mnist() -> Iterator[tuple[list[float], list[float], int | None]]:
-            for images, labels in iter_mnist_batches(record["images"], record["labels"], batch=500):
-                for image, label in zip(images, labels):
-                    expected = [0.0] * 10
-                    expected[int(label)] = 1.0
-                    yield image.tolist(), expected, int(label)
-
-        return mnist(), int(record["samples"]), True
-    from webconsole.protocol.csvdata import parse_csv_like_hanami
-
-    columns, table = parse_csv_like_hanami(Path(record["csv"]).read_bytes())
-    missing = [name for name in (layout.input_name, layout.output_name) if name not in columns]
-    if missing:
-        raise ValueError(
-            f"The CSV has no column named {', '.join(missing)} (the bricks' names); "
-            f"its columns are {', '.join(columns)}."
-        )
-    col_in, col_out = columns.index(layout.input_name), columns.index(layout.output_name)
-    size_in, size_out = layout.input_size, layout.output_size
-    window = max(size_in, size_out)
-    lines = table.shape[0]
-    count = max(0, lines - size_in)  # Hanami's cycle count for CSV tasks (§4.23)
-    count = min(count, max(0, lines - window + 1))
-
-    def csv_rows() -> Iterator[tuple[list[float], list[float], int | None]]:
-        for c in range(count):
-            inputs = table[c + window - size_in: c + window, col_in].tolist()
-            expected = table[c + window - size_out: c + window, col_out].tolist()
-            yield inputs, expected, None
-
-    return csv_rows(), count, False

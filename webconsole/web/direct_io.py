@@ -28,22 +28,23 @@ from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.protocol.template import TemplateError, parse_template
 from webconsole.web.auth import client_address
 from webconsole.web.cluster_memory import remember_template
-from webconsole.web.bridge import (
-    LOCK_PREFIX,
-    MODE_PREFIX,
+from webconsole.web.bridge import Bridge
+from webconsole.web.bridge_protocol import cluster_template, layout_problem
+from webconsole.web.bridge_replay import (
     REPLAY_PREFIX,
     REPLAY_TTL,
-    Bridge,
-    BridgeRegistry,
-    cluster_template,
     forget_session_replays,
     last_replay_key,
-    layout_problem,
-    read_record,
     replay_dir,
+    sweep_replays,
+)
+from webconsole.web.bridge_store import (
+    LOCK_PREFIX,
+    MODE_PREFIX,
+    BridgeRegistry,
+    read_record,
     return_to_task_mode,
     session_hash,
-    sweep_replays,
 )
 from webconsole.web.deps import SESSION_COOKIE, CurrentSession, Hanami, origin_allowed, resource_router
 from webconsole.web.render import render
