@@ -23,7 +23,7 @@ from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, wa
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.web.deps import SESSION_COOKIE
-from webconsole.web.uploads import UploadState
+from webconsole.web.upload_state import UploadState
 
 
 def unique(prefix: str) -> str:

@@ -11,22 +11,20 @@ Two legs, each with its own progress bar:
    ``api.upload_csv``. Its state lives in the shared store under ``upload:<id>`` so the status page
    works on every replica; a cancel request sets ``upload-cancel:<id>``, which the owning task
    watches (and cancels at once when the request lands on the owning replica).
+
+This module holds the form and the routes; ``upload_state`` the shared state, ``upload_task`` the
+send task.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import re
 import secrets
 import shutil
 import tempfile
-import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -36,13 +34,22 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import HanamiError
 from webconsole.protocol.csvdata import validate_csv
 from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.sessions import Session
 from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
 from webconsole.web.render import is_htmx, render, url_path
+from webconsole.web.upload_state import (
+    CANCEL_PREFIX,
+    STATE_PREFIX,
+    STATE_TTL,
+    UploadState,
+    load_state,
+    save_state,
+    session_key,
+)
+from webconsole.web.upload_task import start_upload, upload_tasks
 
 log = logging.getLogger("webconsole.uploads")
 
@@ -52,25 +59,13 @@ router = resource_router()
 # defaults). The CSRF and origin check still runs, as the route's second dependency.
 upload_router = APIRouter()
 
-STATE_PREFIX = "upload:"
-CANCEL_PREFIX = "upload-cancel:"
-STATE_TTL = 3600.0
 COPY_BUFFER = 1 << 20
-STORE_INTERVAL = 0.25  # seconds between progress writes to the shared store
-CANCEL_POLL = 0.5  # seconds between checks for a cancel request made on another replica
-HEARTBEAT = 10.0  # seconds between state writes while nothing else changes
-STALE_AFTER = 60.0  # a running upload whose state is older than this lost its console
-RUNNING = ("validating", "sending", "finalising")
 
 # Hanami's NAME rule (contract §1.6), 4-256 bytes.
 NAME_RULE = re.compile(r"[a-zA-Z][a-zA-Z_0-9 ]*")
 # Stored names that Hanami reads back as booleans break every later call (Q-G4).
 BOOLEAN_WORDS = {"true", "True", "TRUE", "false", "False", "FALSE"}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-class UploadCancelled(Exception):
-    """A cancel request reached the task (possibly through another replica)."""
 
 
 def check_dataset_name(name: str) -> str | None:
@@ -86,112 +81,6 @@ def check_dataset_name(name: str) -> str | None:
     if name in BOOLEAN_WORDS:
         return "Hanami cannot store a dataset named true or false; choose another name."
     return None
-
-
-def session_key(session: Session) -> str:
-    """Who may see an upload: a hash of the session id (the id itself never goes into the store)."""
-    return hashlib.sha256(session.id.encode()).hexdigest()
-
-
-@dataclass
-class UploadState:
-    """What every replica knows about one upload (JSON in the shared store)."""
-
-    id: str
-    owner: str  # session_key() of the session that started it
-    user_id: str
-    kind: str  # "mnist" | "csv"
-    name: str
-    files: list[str]
-    phase: str = "validating"
-    bytes_sent: int = 0
-    bytes_total: int = 0
-    started_at: float = field(default_factory=time.time)
-    sending_started_at: float = 0.0
-    updated_at: float = field(default_factory=time.time)
-    finished_at: float = 0.0
-    error: str = ""
-    dataset_uuid: str = ""
-    lines: int = 0
-    inputs: int = 0
-    columns: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def running(self) -> bool:
-        return self.phase in RUNNING and not self.stale
-
-    @property
-    def stale(self) -> bool:
-        """The console process that ran it stopped (crash, kill) without recording an end."""
-        return self.phase in RUNNING and time.time() - self.updated_at > STALE_AFTER
-
-    @property
-    def fraction(self) -> float:
-        if self.phase == "done":
-            return 1.0
-        return self.bytes_sent / self.bytes_total if self.bytes_total else 0.0
-
-    @property
-    def rate(self) -> float:
-        """Bytes per second of the console -> Hanami leg so far."""
-        if not self.sending_started_at or not self.bytes_sent:
-            return 0.0
-        end = self.finished_at or self.updated_at
-        return self.bytes_sent / max(end - self.sending_started_at, 1e-3)
-
-    @property
-    def seconds_left(self) -> float | None:
-        rate = self.rate
-        if not self.running or rate <= 0:
-            return None
-        return (self.bytes_total - self.bytes_sent) / rate
-
-    @property
-    def rate_text(self) -> str:
-        return f"{human_bytes(self.rate)}/s" if self.rate else "—"
-
-    @property
-    def sent_text(self) -> str:
-        return human_bytes(self.bytes_sent)
-
-    @property
-    def total_text(self) -> str:
-        return human_bytes(self.bytes_total)
-
-    @property
-    def time_left_text(self) -> str:
-        left = self.seconds_left
-        return human_duration(left) if left is not None else "—"
-
-
-def human_bytes(value: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-async def load_state(request: Request, upload_id: str) -> UploadState | None:
-    raw = await request.app.state.store.get(STATE_PREFIX + upload_id)
-    return UploadState(**json.loads(raw)) if raw else None
-
-
-async def save_state(store: Any, state: UploadState) -> None:
-    state.updated_at = time.time()
-    await store.set(STATE_PREFIX + state.id, json.dumps(asdict(state)).encode(), STATE_TTL)
 
 
 async def visible_upload(request: Request, session: Session, upload_id: str) -> UploadState:
@@ -286,129 +175,6 @@ def _file_field(form: FormData, name: str) -> UploadFile | None:
     if isinstance(value, UploadFile) and value.filename:
         return value
     return None
-
-
-# -- console -> Hanami --------------------------------------------------------------------------
-
-
-@dataclass
-class _Running:
-    """A send task of this process. ``entered`` is set once its coroutine runs: a task cancelled
-    before that never executes its clean-up, so cancelling waits for it first."""
-
-    task: asyncio.Task[None]
-    entered: asyncio.Event
-
-    async def cancel(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self.entered.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
-        self.task.cancel()
-        await asyncio.wait({self.task}, timeout=timeout)
-
-
-def _tasks(app: FastAPI) -> dict[str, _Running]:
-    return app.state.dataset_upload_tasks
-
-
-async def _watch_cancel(store: Any, state: UploadState) -> None:
-    """Raise UploadCancelled when a cancel request appears; meanwhile keep the state's heartbeat
-    fresh, so other replicas can tell a quiet phase (Hanami converting) from a dead console."""
-    last_beat = time.monotonic()
-    while await store.get(CANCEL_PREFIX + state.id) is None:
-        await asyncio.sleep(CANCEL_POLL)
-        if time.monotonic() - last_beat >= HEARTBEAT:
-            last_beat = time.monotonic()
-            await save_state(store, state)
-    raise UploadCancelled()
-
-
-async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
-                entered: asyncio.Event) -> None:
-    """The background task: send the validated files, keep the shared state current, clean up."""
-    entered.set()
-    store = app.state.store
-    last_write = 0.0
-
-    started = asyncio.Event()  # set once Hanami created the dataset (first progress report)
-
-    backend_bytes = app.state.metrics.upload_bytes.labels("backend")
-
-    async def progress(sent: int, total: int) -> None:
-        nonlocal last_write
-        started.set()
-        backend_bytes.inc(max(0, sent - state.bytes_sent))
-        state.bytes_sent, state.bytes_total = sent, total
-        now = time.monotonic()
-        if sent >= total:
-            state.phase = "finalising"
-        if now - last_write >= STORE_INTERVAL or sent >= total or sent == 0:
-            last_write = now
-            await save_state(store, state)
-
-    async def upload() -> str:
-        if state.kind == "mnist":
-            return await api.upload_mnist(state.name, paths[0], paths[1], progress)
-        return await api.upload_csv(state.name, paths[0], progress)
-
-    outcome, detail = "ok", ""
-    try:
-        state.phase, state.sending_started_at = "sending", time.time()
-        await save_state(store, state)
-        uploading = asyncio.ensure_future(upload())
-        watcher = asyncio.ensure_future(_watch_cancel(store, state))
-        try:
-            await asyncio.wait({uploading, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not uploading.done() and not started.is_set():
-                # Cancelled while POST init is in flight, the client would never learn the new
-                # dataset's uuid and could not delete it: let the init answer arrive first.
-                waiter = asyncio.ensure_future(started.wait())
-                await asyncio.shield(asyncio.wait({uploading, waiter}, timeout=30,
-                                                  return_when=asyncio.FIRST_COMPLETED))
-                waiter.cancel()
-            # Cancelling the upload makes the client delete the half-made dataset (shielded).
-            for future in (uploading, watcher):
-                future.cancel()
-            await asyncio.gather(uploading, watcher, return_exceptions=True)
-        if watcher.done() and not watcher.cancelled() and isinstance(watcher.exception(), UploadCancelled):
-            raise UploadCancelled()
-        state.dataset_uuid = uploading.result()
-        state.phase, state.bytes_sent = "done", state.bytes_total
-        detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
-    except (UploadCancelled, asyncio.CancelledError):
-        state.phase, state.error = "cancelled", "The upload was cancelled; nothing was kept on Hanami."
-        outcome, detail = "cancelled", f"{state.kind} dataset '{state.name}' cancelled"
-    except HanamiError as exc:
-        state.phase = "failed"
-        state.error = exc.message or f"Hanami refused the upload ({type(exc).__name__})."
-        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
-    except Exception as exc:  # a bug or an I/O failure: the user must still see the upload end
-        log.exception("upload %s failed", state.id)
-        state.phase, state.error = "failed", f"The console failed while sending the files ({type(exc).__name__})."
-        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
-    finally:
-        state.finished_at = time.time()
-        await asyncio.shield(_finish(app, state, paths, client, outcome, detail))
-
-
-async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: str, outcome: str,
-                  detail: str) -> None:
-    store = app.state.store
-    await asyncio.to_thread(shutil.rmtree, paths[0].parent.parent, True)
-    await save_state(store, state)
-    await store.delete(CANCEL_PREFIX + state.id)
-    await app.state.audit.record(state.user_id, "dataset upload", detail, client, outcome)
-    _tasks(app).pop(state.id, None)
-
-
-def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
-    app = request.app
-    entered = asyncio.Event()
-    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered),
-                               name=f"dataset-upload-{state.id}")
-    _tasks(app)[state.id] = _Running(task, entered)
 
 
 # -- routes -------------------------------------------------------------------------------------
@@ -517,7 +283,7 @@ async def cancel(request: Request, upload_id: str, session: CurrentSession) -> R
     state = await visible_upload(request, session, upload_id)
     if state.running:
         await request.app.state.store.set(CANCEL_PREFIX + upload_id, b"1", STATE_TTL)
-        running = _tasks(request.app).get(upload_id)
+        running = upload_tasks(request.app).get(upload_id)
         if running is not None:
             # Wait for the clean-up (dataset deleted, files removed) so the answer shows the end state.
             await running.cancel(timeout=10)
@@ -559,7 +325,7 @@ def setup(app: FastAPI) -> None:
 
     async def stop_uploads(app: FastAPI) -> None:
         # Stopping the console cancels running uploads: the client deletes each half dataset.
-        running = list(_tasks(app).values())
+        running = list(upload_tasks(app).values())
         if running:
             await asyncio.gather(*(item.cancel(timeout=15) for item in running))
 
