@@ -262,19 +262,15 @@ class HanamiAPI:
     async def list_datasets(self) -> Table:
         return await self._table("v1/dataset/all")
 
-    async def _require_dataset(
-        self, uuid: str, endpoint: str, listed: Table | None = None
-    ) -> dict[str, Any]:
-        """The dataset's list record; ``NotFound`` when it is not listed (never crash Hanami, Q-C2).
-
-        ``listed`` is a ``dataset/all`` answer the caller has just fetched (saves a call per row)."""
-        record = (listed if listed is not None else await self.list_datasets()).find("uuid", uuid)
+    async def _require_dataset(self, uuid: str, endpoint: str) -> dict[str, Any]:
+        """The dataset's list record; ``NotFound`` when it is not listed (never crash Hanami, Q-C2)."""
+        record = (await self.list_datasets()).find("uuid", uuid)
         if record is None:
             raise NotFound(f"Data-set with uuid '{uuid}' not found", status=404, endpoint=endpoint)
         return record
 
-    async def get_dataset(self, uuid: str, *, listed: Table | None = None) -> dict:
-        await self._require_dataset(uuid, "GET v1/dataset", listed)
+    async def get_dataset(self, uuid: str) -> dict:
+        await self._require_dataset(uuid, "GET v1/dataset")
         return await self._object("GET", "v1/dataset", query={"uuid": uuid})
 
     async def delete_dataset(self, uuid: str) -> None:

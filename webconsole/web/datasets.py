@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from webconsole.hanami.client import HanamiAPI, Table
+from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
 from webconsole.web import uploads
 from webconsole.web.auth import client_address
@@ -28,7 +28,7 @@ DETAIL_COLUMNS = ("inputs", "outputs", "lines")
 DETAIL_CONCURRENCY = 4  # Hanami has 4 worker threads; never flood it from one list view
 
 
-async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]], listed: Table) -> None:
+async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]]) -> None:
     """Fill inputs/outputs/lines from GET dataset per row, a few at a time.
 
     A row whose GET fails keeps None (shown as "—"): an unfinished upload answers 500 on the real
@@ -40,7 +40,7 @@ async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]], listed: Table
     async def one(row: dict[str, Any]) -> None:
         async with limit:
             try:
-                data = await api.get_dataset(row["uuid"], listed=listed)
+                data = await api.get_dataset(row["uuid"])
             except (TokenExpired, BackendUnavailable):
                 raise
             except HanamiError:
@@ -55,16 +55,15 @@ async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]], listed: Table
 
 @router.get("/datasets", name="datasets_list")
 async def list(request: Request, session: CurrentSession, api: Hanami) -> Response:  # noqa: A001
-    listed = await api.list_datasets()
-    records = listed.records()
+    records = (await api.list_datasets()).records()
     sort = request.query_params.get("sort", "name")
     if sort in DETAIL_COLUMNS:
         # sorting by a detail column needs every row's details; otherwise only the shown page's
-        await _add_details(api, records, listed)
+        await _add_details(api, records)
     page = paginate(request, records, search=SEARCH, sortable=LIST_SORTABLE + DETAIL_COLUMNS,
                     default_sort="name")
     if sort not in DETAIL_COLUMNS:
-        await _add_details(api, page.rows, listed)
+        await _add_details(api, page.rows)
     return await render(request, "datasets/list.html", {"page": page, "any_datasets": bool(records)},
                         block="dataset_table")
 
@@ -76,32 +75,30 @@ async def new(request: Request, session: CurrentSession) -> Response:
                         {"form_kind": kind if kind in ("mnist", "csv") else "mnist", "values": {}, "errors": {}})
 
 
-async def _listed(api: HanamiAPI, uuid: str) -> tuple[dict[str, Any], Table]:
+async def _listed(api: HanamiAPI, uuid: str) -> dict[str, Any]:
     """The list record of a visible dataset, or NotFound (never send Hanami an unknown uuid, Q-C2)."""
-    listed = await api.list_datasets()
-    record = listed.find("uuid", uuid)
+    record = (await api.list_datasets()).find("uuid", uuid)
     if record is None:
         raise NotFound(f"Data-set with uuid '{uuid}' not found", status=404, endpoint="GET v1/dataset")
-    return record, listed
+    return record
 
 
 @router.get("/datasets/{uuid}", name="datasets_detail")
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
-    record, listed = await _listed(api, uuid)
-    dataset = dict(record)
-    await _add_details(api, [dataset], listed)
+    dataset = dict(await _listed(api, uuid))
+    await _add_details(api, [dataset])
     return await render(request, "datasets/detail.html", {"dataset": dataset})
 
 
 @router.get("/datasets/{uuid}/delete", name="datasets_delete_confirm")
 async def delete_confirm(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
-    dataset, _ = await _listed(api, uuid)
+    dataset = await _listed(api, uuid)
     return await render(request, "datasets/delete.html", {"dataset": dataset})
 
 
 @router.post("/datasets/{uuid}/delete", name="datasets_delete")
 async def delete(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
-    dataset, _ = await _listed(api, uuid)
+    dataset = await _listed(api, uuid)
     await api.delete_dataset(uuid)
     await request.app.state.audit.record(
         session.user_id, "dataset delete", f"{dataset.get('type')} dataset '{dataset.get('name')}' ({uuid})",
