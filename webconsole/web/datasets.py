@@ -35,6 +35,8 @@ async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]]) -> None:
     backend although it is listed (Q-D7). Token expiry and an unreachable backend still go to the
     error mapper.
     """
+    # Each GET is guarded by a listing taken right before it (inside get_dataset), not by the page's
+    # own list: a dataset another user deleted meanwhile would crash the real backend (Q-C2).
     limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
 
     async def one(row: dict[str, Any]) -> None:
