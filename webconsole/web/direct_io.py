@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException
 from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.protocol.template import TemplateError, parse_template
 from webconsole.web.auth import client_address
-from webconsole.web.cluster_memory import remember_template
+from webconsole.web.cluster_memory import known_template, remember_template
 from webconsole.web.bridge import Bridge
 from webconsole.web.bridge_protocol import cluster_template, layout_problem
 from webconsole.web.bridge_replay import (
@@ -113,6 +113,9 @@ async def declare_template(request: Request, uuid: str, session: CurrentSession,
     """
     _check_uuid(uuid)
     await api.get_cluster(uuid)
+    if await known_template(request.app.state.store, uuid) is not None:
+        # What the console created or restored is the truth; a declaration must never replace it.
+        raise HTTPException(409, "The console already knows this cluster's template; it cannot be replaced.")
     form = await request.form()
     text = str(form.get("template", "")).replace("\r\n", "\n")
     try:
