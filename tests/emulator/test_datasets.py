@@ -80,7 +80,7 @@ def test_trailing_partial_segment_not_tracked(admin: Api):
     size = 2 * 131072 + 100
     init = admin.ok("POST", "v1/csv/dataset", {"name": "partial", "input_data_size": size})
     with connect(admin.server.ws_url) as ws:
-        reply = ws_init(ws, admin, "file_upload", init["uuid_input_file"])
+        ws_init(ws, admin, "file_upload", init["uuid_input_file"])
         assert upload_chunk(ws, 0, b"a" * 131072).success
         # an empty chunk also marks its segment (and skips the bounds check)
         assert upload_chunk(ws, 131072, b"").success
