@@ -1271,3 +1271,28 @@ async def test_a_dataset_deleted_while_a_list_renders_is_not_read(tour: Tour, wo
                     victim = armed.pop("victim", None)
                     if victim is not None:
                         await member.delete_dataset(victim)
+
+
+async def test_cancelled_upload(tour: Tour, world: World, demo_files) -> None:
+    """Cancelling a console upload deletes the half-made dataset while its temp files may still exist:
+    never a crash case, and nothing half-made stays listed."""
+    await tour.reset()
+    name = f"quirks cancelled {world.tag}"
+    async with logged_in(tour, world.member, PASSWORD) as (browser, csrf):
+        with open(demo_files.train_images, "rb") as images, open(demo_files.train_labels, "rb") as labels:
+            started = await tour.step("upload to cancel", browser.post(
+                "/datasets/upload", data={"csrf_token": csrf, "kind": "mnist", "name": name},
+                files={"images": ("images.idx", images.read()), "labels": ("labels.idx", labels.read())}), 303)
+        status_url = started.headers["location"]
+        await tour.step("cancel", browser.post(f"{status_url}/cancel", data={"csrf_token": csrf}), 303)
+        status = await tour.step("status after cancel", browser.get(status_url))
+        assert re.search(r'data-phase="(cancelled|done)"', status.text), status.text[:2000]
+        await tour.step("dataset list after cancel", browser.get("/datasets"))
+    client, member = await hanami_login(tour.emulator.url, world.member, PASSWORD)
+    async with client:
+        records = [r for r in (await member.list_datasets()).records() if r["name"] == name]
+        if 'data-phase="cancelled"' in status.text:
+            assert records == []
+        for record in records:  # the upload won the race: a complete dataset
+            assert (await member.get_dataset(record["uuid"]))["lines"] == 4000
+            await member.delete_dataset(record["uuid"])
