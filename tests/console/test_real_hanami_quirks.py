@@ -417,7 +417,6 @@ async def walk_pages(tour: Tour, world: World, who: str, browser: httpx.AsyncCli
             await tour.step(f"{who} htmx GET {route.name}", browser.get(path, headers={"HX-Request": "true"}),
                             expect)
         for name in re.findall(r"\{(\w+)\}", route.path):
-            good = path
             for label, value, accepted in bad_values(name, good=_param_value(route.path, path, name)):
                 bad_path = _with_param(route.path, path, name, value)
                 if member_refused:
