@@ -1128,7 +1128,7 @@ async def test_boolean_names_made_outside_the_console(starting_emulator, crash_w
             for path in ("/", "/clusters", "/clusters?sort=name&dir=desc", "/clusters?q=true", "/datasets",
                          "/datasets?sort=name", "/checkpoints", "/checkpoints?sort=name", "/results",
                          "/results?sort=name", "/hosts", "/tasks/new", f"/clusters/{good}",
-                         f"/clusters/{good}/tasks", f"/datasets/{dataset}", f"/results?q=false"):
+                         f"/clusters/{good}/tasks", f"/datasets/{dataset}", "/results?q=false"):
                 await tour.step(f"list with boolean names: {path}", browser.get(path))
             # their own pages: Hanami answers 500 for them; the console says so and nothing crashes
             for path in (f"/clusters/{bool_cluster}", f"/datasets/{bool_dataset}", f"/clusters/{bool_cluster}/tasks",
