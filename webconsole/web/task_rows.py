@@ -17,6 +17,7 @@ from fastapi import Request
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import PolicyDenied
+from webconsole.web.humanize import human_duration
 
 META_PREFIX = "task-meta:"
 META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
@@ -56,17 +57,6 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[str]) -> dict[str, Any]:
     """A list record (all strings) as the page shows it."""
     try:
@@ -76,9 +66,9 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
     start, end = _parse_time(record.get("start")), _parse_time(record.get("end"))
     duration = ""
     if start and end:
-        duration = _duration((end - start).total_seconds())
+        duration = human_duration((end - start).total_seconds())
     elif start:
-        duration = _duration(time.time() - start.timestamp()) + " so far"
+        duration = human_duration(time.time() - start.timestamp()) + " so far"
     meta = meta or {}
     uuid = str(record.get("uuid", ""))
     state = str(record.get("state", ""))

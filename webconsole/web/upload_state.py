@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Request
 
 from webconsole.sessions import Session
+from webconsole.web.humanize import human_bytes, human_duration
 
 STATE_PREFIX = "upload:"
 CANCEL_PREFIX = "upload-cancel:"
@@ -100,25 +101,6 @@ class UploadState:
     def time_left_text(self) -> str:
         left = self.seconds_left
         return human_duration(left) if left is not None else "—"
-
-
-def human_bytes(value: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover
-
-
-def human_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 async def load_state(request: Request, upload_id: str) -> UploadState | None:
