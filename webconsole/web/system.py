@@ -53,9 +53,9 @@ async def measurements(api: Any) -> dict[str, dict[str, list[float]]]:
 
 @router.get("/system", name="system_page")
 async def detail(request: Request, session: CurrentSession, api: Hanami) -> Response:
-    range_name = request.query_params.get("range", "minutes")
+    range_name = request.query_params.get("range", "seconds")
     if range_name not in RANGES:
-        range_name = "minutes"
+        range_name = "seconds"
     hosts, info, series = await asyncio.gather(api.list_hosts(), api.system_info(), measurements(api))
     # The thread map answers 500 while Hanami starts and always on some installs (§14): asked once
     # per page view, never retried in a loop.
