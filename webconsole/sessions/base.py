@@ -6,7 +6,8 @@ store with expiry, so that several console replicas sharing one store (Redis) se
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 
 class KeyValueStore(Protocol):
@@ -38,6 +39,18 @@ class KeyValueStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and files."""
+
+
+async def read_record(store: KeyValueStore, key: str) -> dict[str, Any] | None:
+    """A JSON object kept under ``key``; None when absent, expired or not an object."""
+    raw = await store.get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def open_store(url: str) -> KeyValueStore:

@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from webconsole.hanami.direct_io import DirectIOSession
 from webconsole.hanami.errors import Conflict, HanamiError, NotFound, TokenExpired
-from webconsole.sessions import Session
+from webconsole.sessions import Session, read_record
 from webconsole.web.bridge_ops import JOB_DONE, BridgeOperations
 from webconsole.web.bridge_protocol import (
     CLOSE_BACKEND,
@@ -58,7 +58,6 @@ from webconsole.web.bridge_store import (
     MODE_TTL,
     TASK_META_PREFIX,
     BridgeRegistry,
-    read_record,
     return_to_task_mode,
     session_hash,
 )

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from webconsole.hanami.errors import HanamiError
 from webconsole.web.bridge_protocol import CLOSE_BACKEND, CLOSE_NORMAL, Layout
 from webconsole.web.bridge_replay import REPLAY_PREFIX, replay_samples
-from webconsole.web.bridge_store import read_record, session_hash
+from webconsole.sessions import read_record
+from webconsole.web.bridge_store import session_hash
 
 if TYPE_CHECKING:
     from webconsole.hanami.direct_io import DirectIOSession

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from webconsole.web.bridge_protocol import Layout
-from webconsole.web.bridge_store import read_record, session_hash
+from webconsole.sessions import read_record
+from webconsole.web.bridge_store import session_hash
 
 REPLAY_PREFIX = "direct-replay:"
 REPLAY_TTL = 6 * 3600.0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,17 +36,6 @@ TASK_META_PREFIX = "task-meta:"  # what the tasks pages remember about a task (i
 def session_hash(session_id: str) -> str:
     """What the store records about a session: never the id itself (it is the cookie)."""
     return hashlib.sha256(session_id.encode()).hexdigest()[:24]
-
-
-async def read_record(store: Any, key: str) -> dict[str, Any] | None:
-    raw = await store.get(key)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 async def return_to_task_mode(api: Any, store: Any, cluster_uuid: str) -> bool:

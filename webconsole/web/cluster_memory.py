@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from webconsole.sessions.base import KeyValueStore
+from webconsole.sessions.base import KeyValueStore, read_record
 
 MEMORY_TTL = 30 * 24 * 3600.0  # seconds
 
@@ -59,14 +59,7 @@ async def forget_cluster(store: KeyValueStore, cluster_uuid: str) -> None:
 
 async def checkpoint_origin(store: KeyValueStore, checkpoint_uuid: str) -> dict[str, Any] | None:
     """Where a checkpoint came from, if it was saved through this console."""
-    raw = await store.get(CHECKPOINT_PREFIX + checkpoint_uuid)
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    return await read_record(store, CHECKPOINT_PREFIX + checkpoint_uuid)
 
 
 async def remember_checkpoint_origin(

@@ -26,6 +26,7 @@ from starlette.formparsers import MultiPartException
 
 from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.protocol.template import TemplateError, parse_template
+from webconsole.sessions import read_record
 from webconsole.web.auth import client_address
 from webconsole.web.cluster_memory import known_template, remember_template
 from webconsole.web.bridge import Bridge
@@ -42,7 +43,6 @@ from webconsole.web.bridge_store import (
     LOCK_PREFIX,
     MODE_PREFIX,
     BridgeRegistry,
-    read_record,
     return_to_task_mode,
     session_hash,
 )

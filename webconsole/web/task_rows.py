@@ -17,6 +17,7 @@ from fastapi import Request
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import PolicyDenied
+from webconsole.sessions import read_record
 from webconsole.web.humanize import human_duration
 
 META_PREFIX = "task-meta:"
@@ -36,16 +37,8 @@ async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) 
 async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
     """What the console remembers about these tasks (absent: queued elsewhere, or too long ago)."""
     store = request.app.state.store
-    raws = await asyncio.gather(*(store.get(META_PREFIX + uuid) for uuid in uuids))
-    metas: dict[str, dict[str, Any]] = {}
-    for uuid, raw in zip(uuids, raws):
-        try:
-            value = json.loads(raw) if raw is not None else None
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            metas[uuid] = value
-    return metas
+    records = await asyncio.gather(*(read_record(store, META_PREFIX + uuid) for uuid in uuids))
+    return {uuid: record for uuid, record in zip(uuids, records) if record is not None}
 
 
 # -- rows -------------------------------------------------------------------------------------------
