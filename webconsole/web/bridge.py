@@ -61,6 +61,7 @@ from webconsole.web.bridge_store import (
     return_to_task_mode,
     session_hash,
 )
+from webconsole.web.deps import renew_token_if_due
 
 log = logging.getLogger("webconsole.direct_io")
 
@@ -313,17 +314,14 @@ class Bridge(BridgeOperations):
             self.request_close("Your console session ended (logged out or expired).", CLOSE_SESSION)
             return
         self.session = session
-        settings = self.app.state.settings
-        if session.token_expires_at - time.time() < settings.token_renew_margin:
-            try:
-                renewed = await self.api.renew(session.project_id)
-            except HanamiError as exc:
-                log.warning("direct IO token renewal failed", extra={"error": type(exc).__name__})
-            else:
-                session.token = renewed.token
-                session.token_expires_at = renewed.expires_at
-                await self.app.state.sessions.save(session)
-                self.api = self.app.state.hanami.api(session.token)
+        try:
+            renewed = await renew_token_if_due(self.app, session)
+        except TokenExpired:
+            # the open backend websocket is not bound to the token (§5.1); the bridge carries on
+            log.warning("direct IO token renewal failed", extra={"error": "TokenExpired"})
+        else:
+            if renewed is not None:
+                self.api = renewed
 
     # -- closing ---------------------------------------------------------------------------------
     def cleanup_task(self) -> asyncio.Task[None]:

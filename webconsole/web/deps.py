@@ -8,7 +8,7 @@ import time
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.hanami.errors import HanamiError, TokenExpired
@@ -75,26 +75,34 @@ async def hanami_api(request: Request, session: CurrentSession) -> HanamiAPI:
     seconds before expiry, and only on user activity: an idle browser polling a task list
     lets its token run out like its session.
     """
-    settings: Settings = request.app.state.settings
-    client: HanamiClient = request.app.state.hanami
-    api = client.api(session.token)
-    now = time.time()
-    if session.token_expires_at <= now:
+    if session.token_expires_at <= time.time():
         raise TokenExpired("Failed to validate JWT-Token", status=401, endpoint="PUT v1/token")
-    if not is_poll(request) and session.token_expires_at - now < settings.token_renew_margin:
-        try:
-            renewed = await api.renew(session.project_id)
-        except TokenExpired:
-            raise
-        except HanamiError as exc:
-            # Renewal is an optimisation; the current token still works for a while.
-            log.warning("token renewal failed", extra={"error": type(exc).__name__})
-        else:
-            session.token = renewed.token
-            session.token_expires_at = renewed.expires_at
-            await request.app.state.sessions.save(session)
-            api = client.api(session.token)
-    return api
+    renewed = None if is_poll(request) else await renew_token_if_due(request.app, session)
+    return renewed or request.app.state.hanami.api(session.token)
+
+
+async def renew_token_if_due(app: FastAPI, session: Session) -> HanamiAPI | None:
+    """Renew the session's Hanami token when it expires within ``token_renew_margin`` seconds.
+
+    Returns the API bound to the new token (the session is saved with it), or None when no renewal
+    was due or it failed for a passing reason. ``TokenExpired`` propagates: only a login helps then.
+    """
+    settings: Settings = app.state.settings
+    if session.token_expires_at - time.time() >= settings.token_renew_margin:
+        return None
+    client: HanamiClient = app.state.hanami
+    try:
+        renewed = await client.api(session.token).renew(session.project_id)
+    except TokenExpired:
+        raise
+    except HanamiError as exc:
+        # Renewal is an optimisation; the current token still works for a while.
+        log.warning("token renewal failed", extra={"error": type(exc).__name__})
+        return None
+    session.token = renewed.token
+    session.token_expires_at = renewed.expires_at
+    await app.state.sessions.save(session)
+    return client.api(session.token)
 
 
 Hanami = Annotated[HanamiAPI, Depends(hanami_api)]
