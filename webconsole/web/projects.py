@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import Response
 
+from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import InputError
 from webconsole.web.admin_forms import ID, NAME, check_fields
 from webconsole.web.auth import client_address
@@ -77,20 +78,20 @@ async def create(
     return redirect(request, request.url_for("projects_detail", project_id=values["id"]).path)
 
 
-@router.get("/projects/{project_id}", name="projects_detail")
-async def detail(request: Request, project_id: str, session: AdminSession, api: Hanami) -> Response:
+async def _project_and_members(api: HanamiAPI, project_id: str) -> dict[str, Any]:
     project = await api.get_project(_checked_id(project_id))
     users = (await api.list_users()).records()
-    return await render(request, "projects/detail.html",
-                        {"project": project, "members": members_of(users, project_id)})
+    return {"project": project, "members": members_of(users, project_id)}
+
+
+@router.get("/projects/{project_id}", name="projects_detail")
+async def detail(request: Request, project_id: str, session: AdminSession, api: Hanami) -> Response:
+    return await render(request, "projects/detail.html", await _project_and_members(api, project_id))
 
 
 @router.get("/projects/{project_id}/delete", name="projects_delete_confirm")
 async def delete_confirm(request: Request, project_id: str, session: AdminSession, api: Hanami) -> Response:
-    project = await api.get_project(_checked_id(project_id))
-    users = (await api.list_users()).records()
-    return await render(request, "projects/delete.html",
-                        {"project": project, "members": members_of(users, project_id)})
+    return await render(request, "projects/delete.html", await _project_and_members(api, project_id))
 
 
 @router.post("/projects/{project_id}/delete", name="projects_delete")
