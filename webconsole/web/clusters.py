@@ -68,7 +68,7 @@ def tasks_url(request: Request, cluster_uuid: str) -> str | None:
     need path parameters.
     """
     try:
-        return request.url_for("cluster_tasks", cluster_uuid=cluster_uuid).path
+        return url_path(request, "cluster_tasks", cluster_uuid=cluster_uuid)
     except NoMatchFound:
         return None
 

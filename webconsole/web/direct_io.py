@@ -47,7 +47,7 @@ from webconsole.web.bridge_store import (
     session_hash,
 )
 from webconsole.web.deps import SESSION_COOKIE, CurrentSession, Hanami, origin_allowed, resource_router
-from webconsole.web.render import render
+from webconsole.web.render import render, url_path
 
 router = resource_router()
 socket_router = APIRouter()  # no CSRF dependency: the bridge checks origin, cookie and CSRF itself
@@ -75,9 +75,9 @@ async def page(
     inputs = [{"name": b.input_name, "size": b.neurons} for b in template.input_bricks] if template else []
     outputs = [{"name": b.output_name, "size": b.neurons} for b in template.output_bricks] if template else []
     config = {
-        "ws": request.url_for("direct_io_ws", uuid=uuid).path,
+        "ws": url_path(request, "direct_io_ws", uuid=uuid),
         "csrf": session.csrf_token,
-        "replay": request.url_for("direct_io_replay", uuid=uuid).path,
+        "replay": url_path(request, "direct_io_replay", uuid=uuid),
         "known": template is not None,
         "inputs": inputs,
         "outputs": outputs,
@@ -134,7 +134,7 @@ async def declare_template(request: Request, uuid: str, session: CurrentSession,
     )
     session.flash("The console now knows this cluster's bricks.", "success")
     await request.app.state.sessions.save(session)
-    return RedirectResponse(request.url_for("direct_io_page", uuid=uuid).path, status_code=303)
+    return RedirectResponse(url_path(request, "direct_io_page", uuid=uuid), status_code=303)
 
 
 @router.post("/clusters/{uuid}/direct/task-mode", name="direct_io_task_mode")
@@ -142,7 +142,7 @@ async def task_mode(request: Request, uuid: str, session: CurrentSession, api: H
     """Return a cluster to task mode (after a console crash or a lost bridge)."""
     _check_uuid(uuid)
     store = request.app.state.store
-    target = request.url_for("direct_io_page", uuid=uuid).path
+    target = url_path(request, "direct_io_page", uuid=uuid)
     holder = await read_record(store, LOCK_PREFIX + uuid)
     if holder is not None:
         session.flash(

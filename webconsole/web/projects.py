@@ -13,7 +13,7 @@ from webconsole.web.admin_forms import ID, NAME, check_fields
 from webconsole.web.auth import client_address
 from webconsole.web.deps import AdminSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import redirect, render
+from webconsole.web.render import redirect, render, url_path
 
 router = resource_router()
 RULES = {"id": ID, "name": NAME}
@@ -75,7 +75,7 @@ async def create(
     await request.app.state.audit.record(session.user_id, "create project", values["id"], client_address(request))
     session.flash(f"Project {values['id']} created.", "success")
     await request.app.state.sessions.save(session)
-    return redirect(request, request.url_for("projects_detail", project_id=values["id"]).path)
+    return redirect(request, url_path(request, "projects_detail", project_id=values["id"]))
 
 
 async def _project_and_members(api: HanamiAPI, project_id: str) -> dict[str, Any]:
@@ -100,4 +100,4 @@ async def delete(request: Request, project_id: str, session: AdminSession, api: 
     await request.app.state.audit.record(session.user_id, "delete project", project_id, client_address(request))
     session.flash(f"Project {project_id} deleted. Assignments and resources that used it remain.", "success")
     await request.app.state.sessions.save(session)
-    return redirect(request, request.url_for("projects_list").path)
+    return redirect(request, url_path(request, "projects_list"))

@@ -19,7 +19,7 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.web.auth import client_address
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import redirect, render
+from webconsole.web.render import redirect, render, url_path
 from webconsole.web.task_rows import task_metas
 from webconsole.web.tasks import checked_uuid
 
@@ -157,4 +157,4 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     await request.app.state.audit.record(session.user_id, "delete result", f"{name} ({uuid})", client_address(request))
     session.flash(f"Result {name} deleted.", "success")
     await request.app.state.sessions.save(session)
-    return redirect(request, request.url_for("results_list").path)
+    return redirect(request, url_path(request, "results_list"))

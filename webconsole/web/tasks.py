@@ -20,7 +20,7 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.auth import client_address, safe_next
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
-from webconsole.web.render import is_htmx, is_poll, redirect, render
+from webconsole.web.render import is_htmx, is_poll, redirect, render, url_path
 from webconsole.web.task_rows import RUNNING, any_running, cluster_task_rows, remember_task
 
 router = resource_router()
@@ -60,7 +60,7 @@ def repeat_names(name: str, count: int) -> list[str]:
 def cluster_context(request: Request, cluster_uuid: str, cluster: dict[str, Any]) -> dict[str, Any]:
     """``cluster`` for the templates, with a link to the clusters page when that module is present."""
     try:
-        url = request.url_for("clusters_detail", uuid=cluster_uuid).path
+        url = url_path(request, "clusters_detail", uuid=cluster_uuid)
     except NoMatchFound:
         url = ""
     return {"uuid": cluster_uuid, "name": cluster.get("name", ""), "url": url}
@@ -150,7 +150,7 @@ async def delete(
 ) -> Response:
     """Queued/finished: removed. Active: only marked aborted, it runs to the end (Q-T4)."""
     checked_uuid(cluster_uuid), checked_uuid(task_uuid)
-    target = safe_next(next_url) if next_url else request.url_for("cluster_tasks", cluster_uuid=cluster_uuid).path
+    target = safe_next(next_url) if next_url else url_path(request, "cluster_tasks", cluster_uuid=cluster_uuid)
     task = await _listed_task(api, request, cluster_uuid, task_uuid)
     label = (task or {}).get("name") or task_uuid
     if task is None:
@@ -306,4 +306,4 @@ async def create(
     session.flash(f"Queued {what} on the cluster.", "success")
     await request.app.state.sessions.save(session)
     # Back to the page the form was opened from (the cluster page), else to the cluster's task list.
-    return redirect(request, values["next"] or request.url_for("cluster_tasks", cluster_uuid=cluster_uuid).path)
+    return redirect(request, values["next"] or url_path(request, "cluster_tasks", cluster_uuid=cluster_uuid))

@@ -14,7 +14,7 @@ from webconsole.web.admin_forms import ID, ID_EXT, NAME, PASSWORD, ROLE_SUGGESTI
 from webconsole.web.auth import client_address
 from webconsole.web.deps import AdminSession, Hanami, resource_router
 from webconsole.web.listing import paginate
-from webconsole.web.render import redirect, render
+from webconsole.web.render import redirect, render, url_path
 
 router = resource_router()
 CREATE_RULES = {"id": ID_EXT, "name": NAME, "password": PASSWORD}
@@ -103,7 +103,7 @@ async def create(
         request, session, "create user", f"{values['id']} ({kind})",
         f"User {values['id']} created." + ("" if values["is_admin"] else
                                            " Assign a project so they can log in."),
-        request.url_for("users_detail", user_id=values["id"]).path,
+        url_path(request, "users_detail", user_id=values["id"]),
     )
 
 
@@ -136,7 +136,7 @@ async def assign_project(
     return await _after_change(
         request, session, "assign project", f"{user_id} → {values['project_id']} as {values['role']}{flag}",
         f"{user_id} now has the role {values['role']} in project {values['project_id']}.",
-        request.url_for("users_detail", user_id=user_id).path,
+        url_path(request, "users_detail", user_id=user_id),
     )
 
 
@@ -155,7 +155,7 @@ async def remove_project(request: Request, user_id: str, project_id: str, sessio
     return await _after_change(
         request, session, "remove project", f"{user_id} ✕ {project_id}",
         f"{user_id} is no longer assigned to {project_id}. Tokens already issued stay valid until they expire.",
-        request.url_for("users_detail", user_id=user_id).path,
+        url_path(request, "users_detail", user_id=user_id),
     )
 
 
@@ -168,7 +168,7 @@ async def delete_confirm(request: Request, user_id: str, session: AdminSession, 
 @router.post("/users/{user_id}/delete", name="users_delete")
 async def delete(request: Request, user_id: str, session: AdminSession, api: Hanami) -> Response:
     _checked(user_id, ID_EXT, "user id")
-    detail_url = request.url_for("users_detail", user_id=user_id).path
+    detail_url = url_path(request, "users_detail", user_id=user_id)
     if user_id == session.user_id:
         await _refused(request, session, "delete user", f"{user_id}: {SELF_DELETE}")
         session.flash(SELF_DELETE, "error")
@@ -184,5 +184,5 @@ async def delete(request: Request, user_id: str, session: AdminSession, api: Han
     return await _after_change(
         request, session, "delete user", user_id,
         f"User {user_id} deleted. Their resources stay; tokens they hold work until they expire.",
-        request.url_for("users_list").path,
+        url_path(request, "users_list"),
     )
