@@ -9,28 +9,19 @@ and direct IO never attaches to an unknown cluster (Q-W2).
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from os import PathLike
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 
+from .calls import ProgressCallback, StrPath, Transport
 from .direct_io import DirectIOSession
 from .errors import BackendError, BadRequest, Conflict, HanamiError, NotFound, PolicyDenied
 from .models import Identity, Table, TokenInfo, decode_token_claims
 from .uploads import upload_dataset
 from .websocket import Target
 
-if TYPE_CHECKING:
-    from .client import HanamiClient
-
 __all__ = ["HanamiAPI", "ProgressCallback", "StrPath"]
-
-ProgressCallback = Callable[[int, int], Awaitable[None]]
-"""``await progress(bytes_sent, bytes_total)`` during uploads."""
-
-StrPath = str | PathLike[str]
 
 _HTTP_TYPES = {"DELETE": 1, "GET": 2, "HEAD": 3, "POST": 4, "PUT": 5}
 
@@ -69,7 +60,7 @@ def _template_base64(text: str) -> str:
 class HanamiAPI:
     """Every Hanami operation, bound to one token. Methods raise the exceptions of ``errors``."""
 
-    def __init__(self, client: HanamiClient, token: str) -> None:
+    def __init__(self, client: Transport, token: str) -> None:
         self._client = client
         self._token = token
 
@@ -77,7 +68,7 @@ class HanamiAPI:
         return f"HanamiAPI({self._client.base_url!r})"
 
     @property
-    def client(self) -> HanamiClient:
+    def client(self) -> Transport:
         return self._client
 
     async def _call(

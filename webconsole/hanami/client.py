@@ -28,7 +28,8 @@ from typing import Any, Literal
 import httpx
 from websockets.asyncio.client import ClientConnection
 
-from .api import HanamiAPI, ProgressCallback
+from .api import HanamiAPI
+from .calls import ProgressCallback
 from .errors import BackendError, BackendUnavailable, BadRequest, TokenExpired, error_for_status, scrub
 from .models import Identity, Table, TokenInfo
 from .websocket import Target, WebsocketSlots, open_backend_websocket

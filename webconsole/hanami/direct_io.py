@@ -23,7 +23,7 @@ from .errors import BackendError, BackendUnavailable
 from .websocket import receive, send
 
 if TYPE_CHECKING:
-    from .api import HanamiAPI
+    from .calls import TokenCalls
 
 ENDPOINT = "websocket cluster"
 
@@ -31,7 +31,7 @@ ENDPOINT = "websocket cluster"
 class DirectIOSession:
     """``async with api.direct_io(cluster_uuid) as io: await io.request("in", [...])``."""
 
-    def __init__(self, api: HanamiAPI, cluster_uuid: str, *, reply_timeout: float = 10.0) -> None:
+    def __init__(self, api: TokenCalls, cluster_uuid: str, *, reply_timeout: float = 10.0) -> None:
         self._api = api
         self.cluster_uuid = cluster_uuid
         self.reply_timeout = reply_timeout

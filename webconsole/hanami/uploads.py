@@ -25,7 +25,7 @@ from .errors import BackendError, BackendUnavailable, BadRequest
 from .websocket import receive, send
 
 if TYPE_CHECKING:
-    from .api import HanamiAPI, ProgressCallback, StrPath
+    from .calls import ProgressCallback, StrPath, TokenCalls
 
 log = logging.getLogger("webconsole.hanami")
 
@@ -76,7 +76,7 @@ async def _send_file(ws: ClientConnection, path: StrPath, size: int, progress: _
         await asyncio.to_thread(handle.close)
 
 
-async def _wait_complete(api: HanamiAPI, dataset_uuid: str, timeout: float) -> None:
+async def _wait_complete(api: TokenCalls, dataset_uuid: str, timeout: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     interval = 0.05
@@ -95,7 +95,7 @@ async def _wait_complete(api: HanamiAPI, dataset_uuid: str, timeout: float) -> N
         interval = min(interval * 2, 0.5)
 
 
-async def _keep_attached(api: HanamiAPI, temp_uuids: list[str], interval: float) -> None:
+async def _keep_attached(api: TokenCalls, temp_uuids: list[str], interval: float) -> None:
     """Attach a websocket to each of ``temp_uuids`` every ``interval`` seconds (and detach at once)."""
     while True:
         await asyncio.sleep(interval)
@@ -104,7 +104,7 @@ async def _keep_attached(api: HanamiAPI, temp_uuids: list[str], interval: float)
                 pass
 
 
-async def _discard(api: HanamiAPI, dataset_uuid: str) -> None:
+async def _discard(api: TokenCalls, dataset_uuid: str) -> None:
     try:
         await api._call("DELETE", "v1/dataset", query={"uuid": dataset_uuid})
         log.info("upload failed: data-set %s deleted again", dataset_uuid)
@@ -112,7 +112,7 @@ async def _discard(api: HanamiAPI, dataset_uuid: str) -> None:
         log.warning("upload failed and data-set %s could not be deleted: %r", dataset_uuid, exc)
 
 
-async def _discard_when_created(api: HanamiAPI, init_call: asyncio.Future[Any]) -> None:
+async def _discard_when_created(api: TokenCalls, init_call: asyncio.Future[Any]) -> None:
     try:
         init = await init_call
     except Exception:  # the init failed: nothing was created
@@ -123,7 +123,7 @@ async def _discard_when_created(api: HanamiAPI, init_call: asyncio.Future[Any]) 
 
 
 async def upload_dataset(
-    api: HanamiAPI,
+    api: TokenCalls,
     kind: Literal["mnist", "csv"],
     name: str,
     paths: list[StrPath],
