@@ -1,4 +1,5 @@
-"""The embedded Hanami backend: API v1 of Hanami 0.4.x (see /work/shared/hanami-api.md).
+"""The embedded Hanami backend: API v1 of Hanami 0.4.x, as the backend's API contract describes it
+(cited below by section, §N, and quirk, Q-XN).
 
 Public API::
 
@@ -10,7 +11,7 @@ Public API::
     await serve(config)                                                  (caller's loop, for the CLI)
     python -m webconsole.emulator --host --port --state-dir --quirks [--policy-file]
 
-Layout: config.py, server.py (HTTP via h11 + websockets Sans-I/O on asyncio streams),
+Layout: config.py, clock.py, response.py, server.py (HTTP via h11 + websockets Sans-I/O on asyncio streams),
 pipeline.py (§1.3/§1.4 steps), fields.py (Appendix A field specs as data + §1.5 validator +
 output check), policy.py (+ the shipped ``policies`` file), tokens.py, store.py (SQLite, §1.8 type
 inference), runtime.py (clusters, FIFO queues, one worker thread per active task), tempfiles.py

@@ -12,8 +12,8 @@ from typing import Any
 
 from .config import EmulatorConfig
 from .measurements import Measurements
-from .pipeline import Response
 from .policy import Policy
+from .response import Response
 from .runtime import Cluster, Task, new_uuid
 from .store import Store
 from .tempfiles import TempFiles

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -70,12 +69,3 @@ def require_admin(ctx: Context, body: str = "") -> None:
     """Hard admin check of §2.6 (after the policy and the validation)."""
     if not ctx.user.get("is_admin"):
         raise ApiError(401, body)
-
-
-def utc_now() -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-
-
-def local_now_unpadded() -> str:
-    t = time.localtime()
-    return f"{t.tm_year}-{t.tm_mon}-{t.tm_mday} {t.tm_hour}:{t.tm_min}:{t.tm_sec}"

@@ -6,11 +6,12 @@ import base64
 import json
 import logging
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import fields
-from .core import ROUTES, ApiError, Context, Crash, local_now_unpadded
+from .clock import local_now_unpadded
+from .core import ROUTES, ApiError, Context, Crash
+from .response import Response
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -21,23 +22,6 @@ _INT = re.compile(r"^-?[0-9]+$")
 _FLOAT = re.compile(r"^-?[0-9]+\.[0-9]+$")
 HTTP_TYPES = {1: "DELETE", 2: "GET", 3: "HEAD", 4: "POST", 5: "PUT"}
 METHODS = ("GET", "POST", "PUT", "DELETE")
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    content_type: str = "text/plain"
-    close_without_reply: bool = False  # faithful crash: drop the TCP connection
-
-    @classmethod
-    def json(cls, obj: dict[str, Any]) -> "Response":
-        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return cls(200, text.encode(), "text/json")
-
-    @classmethod
-    def text(cls, status: int, text: str = "") -> "Response":
-        return cls(status, text.encode(), "text/plain")
 
 
 def ascii_error_table(messages: list[str]) -> str:

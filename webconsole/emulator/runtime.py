@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import utc_now
+from .clock import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from websockets.server import ServerProtocol
 from . import endpoints  # noqa: F401 - registers the routes
 from .backend import Backend
 from .config import EmulatorConfig
-from .pipeline import Pipeline, Response
+from .pipeline import Pipeline
+from .response import Response
 from .websocket import CLOSE_WS, DROP_TCP, NO_REPLY, Session
 
 log = logging.getLogger(__name__)
