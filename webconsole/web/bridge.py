@@ -45,6 +45,7 @@ from webconsole.web.bridge_protocol import (
     CLOSE_IDLE,
     CLOSE_NORMAL,
     CLOSE_SESSION,
+    CLOSE_SHUTDOWN,
     Layout,
     Refused,
     choose_layout,
@@ -57,7 +58,6 @@ from webconsole.web.bridge_store import (
     MODE_PREFIX,
     MODE_TTL,
     TASK_META_PREFIX,
-    BridgeRegistry,
     return_to_task_mode,
     session_hash,
 )
@@ -386,3 +386,31 @@ def _clock(since: Any) -> str:
     if not isinstance(since, (int, float)):
         return "a moment ago"
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+
+
+class BridgeRegistry:
+    """The bridges open in this console process (the store's lock covers all replicas)."""
+
+    def __init__(self, reply_timeout: float, idle_timeout: float) -> None:
+        self.reply_timeout = reply_timeout
+        self.idle_timeout = idle_timeout
+        self.housekeeping_interval = 15.0
+        self.bridges: dict[str, Bridge] = {}
+        self.cleanups: set[asyncio.Task[None]] = set()
+
+    async def report_left_in_direct(self, store: Any) -> None:
+        """At start: say which clusters an earlier console run left in direct mode."""
+        for key in await store.keys(MODE_PREFIX):
+            if await store.get(LOCK_PREFIX + key.removeprefix(MODE_PREFIX)) is None:
+                log.warning(
+                    "cluster %s was left in direct mode; its direct-IO page offers “Return to task mode”",
+                    key.removeprefix(MODE_PREFIX),
+                )
+
+    async def shutdown(self) -> None:
+        """Graceful shutdown: close every bridge and return its cluster to task mode."""
+        for bridge in list(self.bridges.values()):
+            bridge.request_close("the console is shutting down", CLOSE_SHUTDOWN)
+        pending = [b.cleanup_task() for b in list(self.bridges.values())] + list(self.cleanups)
+        if pending:
+            await asyncio.wait(pending, timeout=20)

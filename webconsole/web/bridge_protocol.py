@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webconsole.protocol.template import ClusterTemplate, TemplateError, parse_template
+from webconsole.web.cluster_memory import known_template
 
 # close codes the page understands (4000-4999 are free for applications)
 CLOSE_NORMAL = 1000
@@ -43,21 +44,6 @@ class Refused(Exception):
         self.message = message
         self.code = code
         self.extra = extra
-
-
-async def known_template(store: Any, cluster_uuid: str) -> str | None:
-    """The template text the console remembers for a cluster (owned by the clusters pages)."""
-    import importlib
-
-    for module_name in ("webconsole.web.cluster_memory", "webconsole.web.clusters"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        lookup = getattr(module, "known_template", None)
-        if lookup is not None:
-            return await lookup(store, cluster_uuid)
-    return None
 
 
 async def cluster_template(store: Any, cluster_uuid: str) -> tuple[ClusterTemplate | None, str]:

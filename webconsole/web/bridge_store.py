@@ -8,7 +8,7 @@ Every replica sees the shared store, so exclusivity and recovery live there:
 * ``direct-mode:<cluster uuid>`` — the console switched the cluster to DIRECT and has not switched
   it back yet, so a later bridge (or “Return to task mode”) knows that a 409 means "already DIRECT".
 
-The ``BridgeRegistry`` only knows the bridges of this process (their time-outs, and closing them at shutdown).
+The ``BridgeRegistry`` of ``bridge`` only knows the bridges of this process.
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from webconsole.hanami.errors import Conflict, HanamiError, NotFound
-from webconsole.web.bridge_protocol import CLOSE_SHUTDOWN
-
-if TYPE_CHECKING:
-    from webconsole.web.bridge import Bridge
 
 log = logging.getLogger("webconsole.direct_io")
 
@@ -51,31 +47,3 @@ async def return_to_task_mode(api: Any, store: Any, cluster_uuid: str) -> bool:
         return False
     await store.delete(MODE_PREFIX + cluster_uuid)
     return True
-
-
-class BridgeRegistry:
-    """The bridges open in this console process (the store's lock covers all replicas)."""
-
-    def __init__(self, reply_timeout: float, idle_timeout: float) -> None:
-        self.reply_timeout = reply_timeout
-        self.idle_timeout = idle_timeout
-        self.housekeeping_interval = 15.0
-        self.bridges: dict[str, Bridge] = {}
-        self.cleanups: set[asyncio.Task[None]] = set()
-
-    async def report_left_in_direct(self, store: Any) -> None:
-        """At start: say which clusters an earlier console run left in direct mode."""
-        for key in await store.keys(MODE_PREFIX):
-            if await store.get(LOCK_PREFIX + key.removeprefix(MODE_PREFIX)) is None:
-                log.warning(
-                    "cluster %s was left in direct mode; its direct-IO page offers “Return to task mode”",
-                    key.removeprefix(MODE_PREFIX),
-                )
-
-    async def shutdown(self) -> None:
-        """Graceful shutdown: close every bridge and return its cluster to task mode."""
-        for bridge in list(self.bridges.values()):
-            bridge.request_close("the console is shutting down", CLOSE_SHUTDOWN)
-        pending = [b.cleanup_task() for b in list(self.bridges.values())] + list(self.cleanups)
-        if pending:
-            await asyncio.wait(pending, timeout=20)

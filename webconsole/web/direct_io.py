@@ -29,7 +29,7 @@ from webconsole.protocol.template import TemplateError, parse_template
 from webconsole.sessions import read_record
 from webconsole.web.auth import client_address
 from webconsole.web.cluster_memory import known_template, remember_template
-from webconsole.web.bridge import Bridge
+from webconsole.web.bridge import Bridge, BridgeRegistry
 from webconsole.web.bridge_protocol import cluster_template, layout_problem
 from webconsole.web.bridge_replay import (
     REPLAY_PREFIX,
@@ -42,7 +42,6 @@ from webconsole.web.bridge_replay import (
 from webconsole.web.bridge_store import (
     LOCK_PREFIX,
     MODE_PREFIX,
-    BridgeRegistry,
     return_to_task_mode,
     session_hash,
 )

@@ -19,6 +19,7 @@ from starlette.routing import NoMatchFound
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.auth import client_address, safe_next
+from webconsole.web.cluster_memory import known_template
 from webconsole.web.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.render import is_htmx, is_poll, redirect, render, url_path
 from webconsole.web.task_rows import RUNNING, any_running, cluster_task_rows, remember_task
@@ -188,10 +189,6 @@ async def _choices(api: HanamiAPI) -> tuple[list[dict[str, Any]], list[dict[str,
 async def brick_hint(request: Request, cluster_uuid: str) -> dict[str, Any] | None:
     """Input/output brick names of a cluster whose template this console knows, else None."""
     if not UUID_RE.fullmatch(cluster_uuid or ""):
-        return None
-    try:  # the clusters module may not be there yet; this page works without it
-        from webconsole.web.clusters import known_template
-    except ImportError:
         return None
     text = await known_template(request.app.state.store, cluster_uuid)
     if not text:
