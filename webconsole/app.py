@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
@@ -21,9 +20,9 @@ from webconsole.metrics import Metrics, MetricsMiddleware
 from webconsole.paths import static_dir, templates_dir
 from webconsole.sessions import SessionManager, open_store
 from webconsole.settings import Settings
-from webconsole.web import ROUTER_MODULES
-from webconsole.web.errors import install_error_handlers
-from webconsole.web.security import BodyLimitMiddleware, SecurityHeadersMiddleware
+from webconsole.web.core.errors import install_error_handlers
+from webconsole.web.core.security import BodyLimitMiddleware, SecurityHeadersMiddleware
+from webconsole.web.routes import ROUTERS, SETUPS
 
 
 def _templates() -> Jinja2Blocks:
@@ -115,12 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.shutdown_hooks = []
     app.state.logout_hooks = []  # async fn(app, session): per-session clean-up when a user logs out
     app.mount("/static", StaticFiles(directory=str(static_dir())), name="static")
-    for name in ROUTER_MODULES:
-        module = importlib.import_module(f"webconsole.web.{name}")
-        app.include_router(module.router)
-        setup = getattr(module, "setup", None)
-        if setup is not None:
-            setup(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    for setup in SETUPS:
+        setup(app)
     app.state.route_names = _route_names(app.routes)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
 from webconsole.hanami.client import HanamiClient
 from webconsole.hanami.errors import BackendError
-from webconsole.web.errorlog import decode_message, format_input
+from webconsole.web.admin.errorlog import decode_message, format_input
 
 
 def test_decoding_helpers() -> None:

@@ -10,7 +10,7 @@ import httpx
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
 from tests.console.test_admin import MEMBER_PASSWORD, admin_cleanup, create_member, create_project
 from webconsole.hanami.client import HanamiClient
-from webconsole.web.audit import parse_backend_time
+from webconsole.web.admin.audit import parse_backend_time
 
 
 def rows_of(html: str) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, csrf_from, login, start_emulator
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
-from webconsole.web.deps import SESSION_COOKIE
+from webconsole.web.core.deps import SESSION_COOKIE
 
 
 def unique(prefix: str) -> str:

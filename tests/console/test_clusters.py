@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, st
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
-from webconsole.web.clusters import known_template
+from webconsole.web.clusters.pages import known_template
 
 HX = {"HX-Request": "true"}
 

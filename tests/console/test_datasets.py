@@ -22,8 +22,8 @@ import pytest
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, wait_for
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
-from webconsole.web.deps import SESSION_COOKIE
-from webconsole.web.upload_state import UploadState
+from webconsole.web.core.deps import SESSION_COOKIE
+from webconsole.web.datasets.upload_state import UploadState
 
 
 def unique(prefix: str) -> str:

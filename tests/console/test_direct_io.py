@@ -20,7 +20,7 @@ from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_sett
 from webconsole.hanami.client import HanamiClient
 from webconsole.hanami.errors import Conflict
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
-from webconsole.web.deps import SESSION_COOKIE
+from webconsole.web.core.deps import SESSION_COOKIE
 
 
 # -- helpers (also used by the browser test and the bench) ----------------------------------------

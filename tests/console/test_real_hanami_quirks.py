@@ -50,7 +50,7 @@ from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.hanami.errors import BackendUnavailable, BadRequest, Conflict, HanamiError, NotFound, error_for_status
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE, TemplateError, parse_template, template_error_body
-from webconsole.web.deps import SESSION_COOKIE, Hanami
+from webconsole.web.core.deps import SESSION_COOKIE, Hanami
 
 CRASH_LOGGERS = ("webconsole.emulator.pipeline", "webconsole.emulator.websocket")
 CRASH_MARKERS = ("backend crash case", "(Q-W1)", "(Q-W2)")

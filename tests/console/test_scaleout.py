@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from
 from webconsole.hanami.client import HanamiClient
-from webconsole.web.deps import SESSION_COOKIE
+from webconsole.web.core.deps import SESSION_COOKIE
 
 
 @pytest.fixture(scope="module")

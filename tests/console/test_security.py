@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, csrf_from, login
-from webconsole.web.deps import SESSION_COOKIE
+from webconsole.web.core.deps import SESSION_COOKIE
 
 
 async def test_security_headers_on_every_page(app_client: httpx.AsyncClient) -> None:

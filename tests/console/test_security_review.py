@@ -30,7 +30,7 @@ from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.hanami.errors import Conflict
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
-from webconsole.web.deps import PRE_SESSION_COOKIE, SESSION_COOKIE, csrf_protect, require_admin
+from webconsole.web.core.deps import PRE_SESSION_COOKIE, SESSION_COOKIE, csrf_protect, require_admin
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -294,7 +294,7 @@ REDIRECT_PAYLOADS = [
 
 
 def test_safe_next_only_gives_same_site_paths_as_a_browser_reads_them() -> None:
-    from webconsole.web.auth import safe_next
+    from webconsole.web.core.render import safe_next
 
     for payload in REDIRECT_PAYLOADS:
         result = safe_next(payload)
@@ -961,7 +961,7 @@ async def test_anonymous_requests_cannot_grow_the_metrics_label_set(app_client: 
 
 def test_content_disposition_filenames_from_backend_names_are_inert() -> None:
     """Download names built from backend names: no quotes, CR/LF, separators or non-ASCII."""
-    from webconsole.web import results
+    from webconsole.web.tasks import results
 
     hostile = ['a"b', "x\r\nSet-Cookie: s=1", "../../etc/passwd", "名前", "a;b=c", "", None, "\\\\server\\share",
                'q" ; filename*=UTF-8\'\'evil.exe']
@@ -978,7 +978,7 @@ def test_content_disposition_filenames_from_backend_names_are_inert() -> None:
 
 def test_content_disposition_filename_survives_a_hostile_backend_uuid() -> None:
     """The uuid in the download name comes from the backend's answer too (not the checked URL)."""
-    from webconsole.web import results
+    from webconsole.web.tasks import results
 
     for extension in ("json", "csv"):
         filename = results._safe_filename({"name": "ok", "uuid": 'a"\r\nX: y'}, extension)

@@ -10,7 +10,7 @@ from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login
 from tests.console.test_admin import MEMBER_PASSWORD, admin_cleanup, create_member, create_project
 from webconsole.app import create_app
 from webconsole.emulator import EmulatorConfig, EmulatorServer
-from webconsole.web.system import packages_view
+from webconsole.web.admin.system import packages_view
 
 
 def test_speeds_are_converted_from_khz_to_mhz() -> None:

@@ -222,7 +222,7 @@ async def test_csv_brick_hint_and_column_mismatch(app_client, hanami, demo_files
         hint = await app_client.get(hint_url, headers=HX)
         assert hint.status_code == 200 and '<div id="csv-hint"' in hint.text and "<html" not in hint.text
         assert "input brick" in hint.text and "not created through this console" in hint.text
-        from webconsole.web.cluster_memory import remember_template  # what the clusters page records
+        from webconsole.web.clusters.memory import remember_template  # what the clusters page records
 
         await remember_template(app_client.app.state.store, mismatched["uuid"], template)
         hint = await app_client.get(hint_url, headers=HX)

@@ -1,24 +1,4 @@
-"""The console's pages, one module per resource, each exposing ``router``.
+"""The console's pages: one subpackage per feature family, the plumbing they share in ``core``.
 
-``ROUTER_MODULES`` is the route table's index: app.py includes these routers in this order.
+``routes`` is the route table: every router, in the order ``create_app`` includes them.
 """
-
-ROUTER_MODULES: tuple[str, ...] = (
-    "health",
-    "metrics",
-    "auth",
-    "home",
-    "datasets",
-    "clusters",
-    "checkpoints",
-    "hosts",
-    "tasks",
-    "results",
-    "projects",
-    "users",
-    "account",
-    "audit",
-    "errorlog",
-    "system",
-    "direct_io",
-)

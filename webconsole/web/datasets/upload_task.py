@@ -1,0 +1,157 @@
+"""The console -> Hanami leg of a dataset upload: a background task of this process.
+
+``start_upload`` runs ``api.upload_mnist`` / ``api.upload_csv`` in an asyncio task that keeps the
+upload's shared state current (progress, a heartbeat while Hanami converts) and watches for a cancel
+request made on any replica. However it ends (done, failed, cancelled, console stopping), the task
+removes the files, records the outcome in the state and the audit trail, and leaves
+``upload_tasks(app)``. Cancelling it makes the client delete the half-made dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import HanamiError
+from webconsole.web.core.deps import client_address
+from webconsole.web.datasets.upload_state import CANCEL_PREFIX, UploadState, save_state
+
+log = logging.getLogger("webconsole.uploads")
+
+STORE_INTERVAL = 0.25  # seconds between progress writes to the shared store
+CANCEL_POLL = 0.5  # seconds between checks for a cancel request made on another replica
+HEARTBEAT = 10.0  # seconds between state writes while nothing else changes
+
+
+class UploadCancelled(Exception):
+    """A cancel request reached the task (possibly through another replica)."""
+
+
+@dataclass
+class RunningUpload:
+    """A send task of this process. ``entered`` is set once its coroutine runs: a task cancelled
+    before that never executes its clean-up, so cancelling waits for it first."""
+
+    task: asyncio.Task[None]
+    entered: asyncio.Event
+
+    async def cancel(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.entered.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self.task.cancel()
+        await asyncio.wait({self.task}, timeout=timeout)
+
+
+def upload_tasks(app: FastAPI) -> dict[str, RunningUpload]:
+    """The send tasks of this process by upload id (the dict is made by ``uploads.setup``)."""
+    return app.state.dataset_upload_tasks
+
+
+async def _watch_cancel(store: Any, state: UploadState) -> None:
+    """Raise UploadCancelled when a cancel request appears; meanwhile keep the state's heartbeat
+    fresh, so other replicas can tell a quiet phase (Hanami converting) from a dead console."""
+    last_beat = time.monotonic()
+    while await store.get(CANCEL_PREFIX + state.id) is None:
+        await asyncio.sleep(CANCEL_POLL)
+        if time.monotonic() - last_beat >= HEARTBEAT:
+            last_beat = time.monotonic()
+            await save_state(store, state)
+    raise UploadCancelled()
+
+
+async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
+                entered: asyncio.Event) -> None:
+    """The background task: send the validated files, keep the shared state current, clean up."""
+    entered.set()
+    store = app.state.store
+    last_write = 0.0
+
+    started = asyncio.Event()  # set once Hanami created the dataset (first progress report)
+
+    backend_bytes = app.state.metrics.upload_bytes.labels("backend")
+
+    async def progress(sent: int, total: int) -> None:
+        nonlocal last_write
+        started.set()
+        backend_bytes.inc(max(0, sent - state.bytes_sent))
+        state.bytes_sent, state.bytes_total = sent, total
+        now = time.monotonic()
+        if sent >= total:
+            state.phase = "finalising"
+        if now - last_write >= STORE_INTERVAL or sent >= total or sent == 0:
+            last_write = now
+            await save_state(store, state)
+
+    async def upload() -> str:
+        if state.kind == "mnist":
+            return await api.upload_mnist(state.name, paths[0], paths[1], progress)
+        return await api.upload_csv(state.name, paths[0], progress)
+
+    outcome, detail = "ok", ""
+    try:
+        state.phase, state.sending_started_at = "sending", time.time()
+        await save_state(store, state)
+        uploading = asyncio.ensure_future(upload())
+        watcher = asyncio.ensure_future(_watch_cancel(store, state))
+        try:
+            await asyncio.wait({uploading, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not uploading.done() and not started.is_set():
+                # Cancelled while POST init is in flight, the client would never learn the new
+                # dataset's uuid and could not delete it: let the init answer arrive first.
+                waiter = asyncio.ensure_future(started.wait())
+                await asyncio.shield(asyncio.wait({uploading, waiter}, timeout=30,
+                                                  return_when=asyncio.FIRST_COMPLETED))
+                waiter.cancel()
+            # Cancelling the upload makes the client delete the half-made dataset (shielded).
+            for future in (uploading, watcher):
+                future.cancel()
+            await asyncio.gather(uploading, watcher, return_exceptions=True)
+        if watcher.done() and not watcher.cancelled() and isinstance(watcher.exception(), UploadCancelled):
+            raise UploadCancelled()
+        state.dataset_uuid = uploading.result()
+        state.phase, state.bytes_sent = "done", state.bytes_total
+        detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
+    except (UploadCancelled, asyncio.CancelledError):
+        state.phase, state.error = "cancelled", "The upload was cancelled; nothing was kept on Hanami."
+        outcome, detail = "cancelled", f"{state.kind} dataset '{state.name}' cancelled"
+    except HanamiError as exc:
+        state.phase = "failed"
+        state.error = exc.message or f"Hanami refused the upload ({type(exc).__name__})."
+        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
+    except Exception as exc:  # a bug or an I/O failure: the user must still see the upload end
+        log.exception("upload %s failed", state.id)
+        state.phase, state.error = "failed", f"The console failed while sending the files ({type(exc).__name__})."
+        outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
+    finally:
+        state.finished_at = time.time()
+        await asyncio.shield(_finish(app, state, paths, client, outcome, detail))
+
+
+async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: str, outcome: str,
+                  detail: str) -> None:
+    store = app.state.store
+    await asyncio.to_thread(shutil.rmtree, paths[0].parent.parent, True)
+    await save_state(store, state)
+    await store.delete(CANCEL_PREFIX + state.id)
+    await app.state.audit.record(state.user_id, "dataset upload", detail, client, outcome)
+    upload_tasks(app).pop(state.id, None)
+
+
+def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
+    """Hand the validated files over to a send task; from here on the task removes them."""
+    app = request.app
+    entered = asyncio.Event()
+    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered),
+                               name=f"dataset-upload-{state.id}")
+    upload_tasks(app)[state.id] = RunningUpload(task, entered)

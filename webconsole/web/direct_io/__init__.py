@@ -1,0 +1,1 @@
+"""Direct IO: the page and websocket (pages), the browser-to-cluster bridge (bridge, operations), what the two sides agree on (protocol), replays of uploaded samples (replay) and the shared-store locks and mode records (locks)."""

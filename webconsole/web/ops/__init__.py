@@ -1,0 +1,1 @@
+"""Endpoints for operators and their tools: health and readiness probes, Prometheus metrics."""

@@ -1,0 +1,110 @@
+"""What the task pages show: Hanami's task list as rows, plus what the console remembers about tasks.
+
+Hanami's ``task/all`` has no names and no types, its cells are strings and its rows are sorted by
+uuid (Q-T5). The console records each task it queues (``task-meta:<uuid>`` in the shared key-value
+store, so every replica sees it) and sorts by queue time itself, ties in its own creation order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import Request
+
+from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import PolicyDenied
+from webconsole.sessions import read_record
+from webconsole.web.core.humanize import human_duration
+
+META_PREFIX = "task-meta:"
+META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
+RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+# -- what the console remembers about tasks ----------------------------------------------------------
+
+async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) -> None:
+    """Record name, type and dataset of a task queued through the console, with a creation sequence."""
+    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
+    await request.app.state.store.set(META_PREFIX + task_uuid, data, META_TTL)
+
+
+async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    """What the console remembers about these tasks (absent: queued elsewhere, or too long ago)."""
+    store = request.app.state.store
+    records = await asyncio.gather(*(read_record(store, META_PREFIX + uuid) for uuid in uuids))
+    return {uuid: record for uuid, record in zip(uuids, records) if record is not None}
+
+
+# -- rows -------------------------------------------------------------------------------------------
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[str]) -> dict[str, Any]:
+    """A list record (all strings) as the page shows it."""
+    try:
+        fraction = min(1.0, max(0.0, float(record.get("percentage", 0))))
+    except (TypeError, ValueError):
+        fraction = 0.0
+    start, end = _parse_time(record.get("start")), _parse_time(record.get("end"))
+    duration = ""
+    if start and end:
+        duration = human_duration((end - start).total_seconds())
+    elif start:
+        duration = human_duration(time.time() - start.timestamp()) + " so far"
+    meta = meta or {}
+    uuid = str(record.get("uuid", ""))
+    state = str(record.get("state", ""))
+    kind = meta.get("type", "")
+    if state == "finished" and fraction == 0.0 and kind not in ("train", "request"):
+        # Checkpoint save/restore tasks report 0.0 even when done (§4.24); train/request end at 1.0.
+        fraction, kind = 1.0, "checkpoint save or restore"
+    queued_day = str(record.get("queued", ""))[:10]
+
+    def short(value: Any) -> str:
+        # Start and end on the queue day show as time only (the full value is in the title).
+        text = str(value if value is not None else "-")
+        return text[11:] if len(text) == 19 and text[:10] == queued_day else text
+
+    return {
+        "uuid": uuid, "state": state, "fraction": fraction,
+        "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
+        "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
+        "duration": duration, "name": meta.get("name", ""), "type": kind,
+        "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
+        "result_uuid": uuid if uuid in results else None,
+    }
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """By queue time (the backend sorts by uuid); same-second ties by the console's creation order."""
+    return sorted(rows, key=lambda row: (str(row["queued"]), row["seq"] is None, row["seq"] or 0, row["uuid"]))
+
+
+async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str) -> list[dict[str, Any]]:
+    records = (await api.list_tasks(cluster_uuid)).records()
+    metas = await task_metas(request, [str(record.get("uuid")) for record in records])
+    # Only a finished request task has a result: ask for the result list only when one may exist
+    # (the list polls every 1.5 s, and the real backend has four worker threads, Q-G6).
+    result_uuids: set[str] = set()
+    if any(record.get("state") == "finished" and metas.get(str(record.get("uuid")), {}).get("type") != "train"
+           for record in records):
+        try:
+            result_uuids = {str(uuid) for uuid in (await api.list_results()).column("uuid")}
+        except PolicyDenied:
+            pass  # a role that may not list results still sees its tasks, just without result links
+    return sort_rows([task_row(record, metas.get(str(record.get("uuid"))), result_uuids) for record in records])
+
+
+def any_running(rows: list[dict[str, Any]]) -> bool:
+    return any(row["state"] in RUNNING for row in rows)
