@@ -94,6 +94,22 @@ async def test_logins_are_rate_limited_per_user_id(emulator) -> None:
         assert refused.status_code == 429 and "Too many failed attempts" in refused.text
 
 
+async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(emulator, tmp_path) -> None:
+    """SQLite is the store of ``serve`` and ``demo``: one failed login once made every later one a 500."""
+    async for client in make_console(emulator.url, session_store_url=f"sqlite:///{tmp_path / 'sessions.db'}"):
+        form = await client.get("/login")
+        bad = await client.post("/login", data={
+            "user_id": ADMIN_ID, "password": "not-the-password", "csrf_token": csrf_from(form.text)})
+        assert bad.status_code == 401 and "Wrong user id or password." in bad.text
+        form = await client.get("/login")
+        good = await client.post("/login", data={
+            "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/", "csrf_token": csrf_from(form.text)})
+        assert good.status_code == 303 and good.headers["location"] == "/"
+        assert (await client.get("/")).status_code == 200
+        store = client.app.state.store  # type: ignore[attr-defined]
+        assert await store.get(f"ratelimit:login:user:{ADMIN_ID.lower()}") == b"1"
+
+
 async def test_logout_ends_the_session_on_the_server(app_client: httpx.AsyncClient) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     old_cookie = app_client.cookies[SESSION_COOKIE]

@@ -47,7 +47,11 @@ class SqliteStore:
             row = conn.execute(
                 "SELECT value FROM kv WHERE key = ? AND expires > ?", (key, time.time())
             ).fetchone()
-            return bytes(row[0]) if row else None
+            if row is None:
+                return None
+            value = row[0]
+            # Counters written before values were kept as BLOBs everywhere are TEXT rows.
+            return value.encode() if isinstance(value, str) else bytes(value)
 
         return await self._run(op)
 
@@ -80,10 +84,13 @@ class SqliteStore:
             now = time.time()
             conn.execute("DELETE FROM kv WHERE key = ? AND expires <= ?", (key, now))
             conn.execute(
-                "INSERT INTO kv (key, value, expires) VALUES (?, '0', ?) ON CONFLICT(key) DO NOTHING",
+                "INSERT INTO kv (key, value, expires) VALUES (?, CAST('0' AS BLOB), ?) ON CONFLICT(key) DO NOTHING",
                 (key, now + ttl),
             )
-            conn.execute("UPDATE kv SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = ?", (key,))
+            # The value stays a BLOB, like every other value, so ``get`` reads a counter as bytes.
+            conn.execute(
+                "UPDATE kv SET value = CAST(CAST(CAST(value AS INTEGER) + 1 AS TEXT) AS BLOB) WHERE key = ?", (key,)
+            )
             row: Any = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
             return int(row[0])
 
