@@ -154,6 +154,10 @@ def validate_mnist_pair(images_path: PathLike, labels_path: PathLike, *, chunk_s
                 f"The {kind} file '{path.name}' is {actual} bytes long, but its header announces "
                 f"{header.dims[0]} {unit}, which need exactly {header.expected_file_size} bytes: the file is "
                 f"{what} than announced (incomplete download, or not an MNIST file).", field="file size")
+    if count == 0:
+        raise DataFormatError(
+            f"The image file '{images.name}' holds no images (its header says 0): there is nothing to "
+            "train or test on.", field="count")
     if lh.dims[0] != count:
         raise DataFormatError(
             f"The image file '{images.name}' holds {count} images but the label file '{labels.name}' holds "

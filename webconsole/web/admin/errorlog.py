@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from webconsole.web.core.forms import ID_EXT
 from webconsole.web.admin.audit import utc_text, fetch_log_pages, parse_backend_time
 from webconsole.web.core.deps import AdminSession, Hanami, resource_router
+from webconsole.web.core.errors import console_errors
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import render
 
@@ -65,7 +66,9 @@ async def list_all(request: Request, session: AdminSession, api: Hanami) -> Resp
         })
     page = paginate(request, records, search=("input", "message", "raw_time"), sortable=("n",),
                     default_sort="n", default_order="desc", extra_params=("user_id", "without_user"))
+    own = [{**entry, "when": utc_text(entry.get("time"))} for entry in await console_errors(request.app.state.store)]
     return await render(request, "errorlog/list.html", {
         "page": page, "user_id": user_id, "without_user": without_user, "truncated": truncated,
+        "console_errors": own,
     }, block="error_table")
 

@@ -6,7 +6,11 @@ Routes never write their own try/except for these; form handlers only catch
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
+import time
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -144,8 +148,46 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return await _error_page(request, 400, "Bad request", "The request was malformed.")
 
 
+CONSOLE_ERROR_PREFIX = "console-error:"
+CONSOLE_ERROR_TTL = 14 * 24 * 3600.0
+CONSOLE_ERRORS_SHOWN = 200
+
+
+async def record_console_error(request: Request, exc: Exception) -> None:
+    """Keep what an admin needs to find a console 500 in the log: when, which route, the request id
+    and the exception's type. Never its message or the request's data (they may hold a token)."""
+    route = request.scope.get("route")
+    entry = {
+        "time": time.time(),
+        "method": request.method,
+        "route": getattr(route, "path", None) or "(no route)",
+        "request_id": getattr(request.state, "request_id", ""),
+        "exception": f"{type(exc).__module__}.{type(exc).__qualname__}",
+    }
+    key = f"{CONSOLE_ERROR_PREFIX}{entry['time']:017.6f}:{secrets.token_hex(4)}"
+    try:
+        await request.app.state.store.set(key, json.dumps(entry).encode(), CONSOLE_ERROR_TTL)
+    except Exception:  # the store itself may be what failed: the page must still be served
+        log.warning("the console error could not be recorded in the store")
+
+
+async def console_errors(store: Any) -> list[dict[str, Any]]:
+    """The console's own recorded 500s, newest first (the newest ``CONSOLE_ERRORS_SHOWN``)."""
+    keys = sorted(await store.keys(CONSOLE_ERROR_PREFIX), reverse=True)[:CONSOLE_ERRORS_SHOWN]
+    entries = []
+    for key in keys:
+        raw = await store.get(key)
+        if raw is not None:
+            try:
+                entries.append(json.loads(raw))
+            except ValueError:
+                continue
+    return entries
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
+    await record_console_error(request, exc)
     return await _error_page(
         request, 500, "Something went wrong",
         "The console hit an unexpected error. Quote the request id below when you report it.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Mapping
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,11 +27,21 @@ def url_path(request: Request, name: str, **path_params: object) -> str:
     return request.url_for(name, **path_params).path
 
 
+# What may stay as is in a redirect target: the URL's own syntax and existing %-escapes.
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%~-._"
+
+
+def header_url(url: str) -> str:
+    """``url`` as a header value: everything outside ASCII %-encoded as UTF-8 (headers are Latin-1,
+    and a ``next`` may hold any character), so the response never fails after the change was made."""
+    return quote(url, safe=_URL_SAFE)
+
+
 def redirect(request: Request, url: str) -> Response:
     """After a POST: 303 to ``url`` (a path), or for htmx an HX-Redirect that loads the whole page."""
     if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
+        return Response(status_code=204, headers={"HX-Redirect": header_url(url)})
+    return RedirectResponse(header_url(url), status_code=303)
 
 
 def is_htmx(request: Request) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 import uuid
@@ -40,12 +41,30 @@ SECURITY_HEADERS = {
 }
 
 
+# Set in the task serving a websocket handshake once its refusal went out as a complete HTTP response.
+_REFUSAL_SENT: contextvars.ContextVar[bool] = contextvars.ContextVar("websocket_refusal_sent", default=False)
+
+
+class _RefusedHandshakeFilter(logging.Filter):
+    """uvicorn's websocket protocol logs a refusal sent as an HTTP response (the denial-response
+    extension) as an ERROR, "returned without completing handshake", after the app returned. The
+    refusal is deliberate and complete: that line is dropped, for such handshakes only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_REFUSAL_SENT.get() and record.getMessage().startswith(
+            "ASGI callable returned without completing handshake"))
+
+
+_REFUSED_HANDSHAKE_FILTER = _RefusedHandshakeFilter()
+
+
 class SecurityHeadersMiddleware:
     """Adds a request id, the security headers, and no-store on everything but static files."""
 
     def __init__(self, app: ASGIApp, static_prefix: str = "/static/") -> None:
         self.app = app
         self.static_prefix = static_prefix
+        logging.getLogger("uvicorn.error").addFilter(_REFUSED_HANDSHAKE_FILTER)  # once: same object
 
     @staticmethod
     def _websocket_send(scope: Scope, send: Send) -> Send:
@@ -74,11 +93,14 @@ class SecurityHeadersMiddleware:
                             "headers": strict([(b"content-type", b"text/plain; charset=utf-8"),
                                                (b"content-length", b"0")])})
                 await send({"type": "websocket.http.response.body", "body": b"", "more_body": False})
+                _REFUSAL_SENT.set(True)
                 return
             elif kind == "websocket.http.response.start":
                 state["accepted"] = True
                 message = {**message, "headers": strict(list(message.get("headers") or []))}
             await send(message)
+            if kind == "websocket.http.response.body" and not message.get("more_body", False):
+                _REFUSAL_SENT.set(True)
 
         return send_ws
 

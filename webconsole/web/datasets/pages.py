@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
@@ -18,7 +18,7 @@ from webconsole.web.datasets import uploads
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
-from webconsole.web.core.render import is_htmx, render, url_path
+from webconsole.web.core.render import redirect, render, url_path
 
 router = resource_router()
 
@@ -108,10 +108,7 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
     )
     session.flash(f"Dataset '{dataset.get('name')}' deleted.", "success")
     await request.app.state.sessions.save(session)
-    target = url_path(request, "datasets_list")
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return redirect(request, url_path(request, "datasets_list"))
 
 
 router.include_router(uploads.router)
