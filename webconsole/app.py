@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     app.state.logout_hooks = []  # async fn(app, session): per-session clean-up when a user logs out
+    app.state.login_hooks = []  # async fn(app, session): work waiting for this user's next login
     app.mount("/static", StaticFiles(directory=str(static_dir())), name="static")
     for router in ROUTERS:
         app.include_router(router)

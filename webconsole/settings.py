@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     direct_io_idle_timeout: int = Field(
         300, gt=0, description="Seconds a direct-IO bridge may sit idle before it is closed."
     )
+    cleanup_interval: float = Field(
+        30.0, gt=0, description="Seconds between retries of owed clean-ups (half-made datasets to delete)."
+    )
     upload_dir: str | None = Field(
         None, description="Folder for uploads being validated (default: the system temp folder)."
     )

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 
-from .calls import ProgressCallback, StrPath, Transport
+from .calls import CreatedCallback, ProgressCallback, StrPath, Transport
 from .direct_io import DirectIOSession
 from .errors import BackendError, BadRequest, Conflict, HanamiError, NotFound, PolicyDenied
 from .models import Identity, Table, TokenInfo, decode_token_claims
@@ -302,14 +302,17 @@ class HanamiAPI:
         progress: ProgressCallback | None = None,
         *,
         complete_timeout: float = 60.0,
+        on_created: CreatedCallback | None = None,
     ) -> str:
         """Upload an MNIST idx image/label pair as a new dataset; returns the dataset uuid.
 
-        Any failure or cancellation after the dataset was created deletes it again.
+        Any failure or cancellation after the dataset was created deletes it again (best effort:
+        ``on_created`` lets the caller keep a note for when the backend cannot be reached then).
         """
         _plain_text("name", name, "POST v1/mnist/dataset")
         return await upload_dataset(
-            self, "mnist", name, [images_path, labels_path], progress, complete_timeout=complete_timeout
+            self, "mnist", name, [images_path, labels_path], progress, complete_timeout=complete_timeout,
+            on_created=on_created,
         )
 
     async def upload_csv(
@@ -319,6 +322,7 @@ class HanamiAPI:
         progress: ProgressCallback | None = None,
         *,
         complete_timeout: float = 60.0,
+        on_created: CreatedCallback | None = None,
     ) -> str:
         """Upload a CSV file (LF line endings) as a new dataset; returns the dataset uuid.
 
@@ -337,7 +341,8 @@ class HanamiAPI:
                         "file. Choose another name or delete the existing data-set first.",
                         endpoint=endpoint,
                     )
-        return await upload_dataset(self, "csv", name, [csv_path], progress, complete_timeout=complete_timeout)
+        return await upload_dataset(self, "csv", name, [csv_path], progress, complete_timeout=complete_timeout,
+                                    on_created=on_created)
 
     # -- checkpoints, results ----------------------------------------------------------------------
 

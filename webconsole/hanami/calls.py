@@ -17,6 +17,9 @@ from .websocket import Target
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 """``await progress(bytes_sent, bytes_total)`` during uploads."""
 
+CreatedCallback = Callable[[str], Awaitable[None]]
+"""``await on_created(dataset_uuid)`` once an upload's dataset exists on the backend."""
+
 StrPath = str | PathLike[str]
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]

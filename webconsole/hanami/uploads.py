@@ -25,7 +25,7 @@ from .errors import BackendError, BackendUnavailable, BadRequest
 from .websocket import receive, send
 
 if TYPE_CHECKING:
-    from .calls import ProgressCallback, StrPath, TokenCalls
+    from .calls import CreatedCallback, ProgressCallback, StrPath, TokenCalls
 
 log = logging.getLogger("webconsole.hanami")
 
@@ -131,8 +131,13 @@ async def upload_dataset(
     *,
     complete_timeout: float,
     keep_attached: float = KEEP_ATTACHED_SECONDS,
+    on_created: CreatedCallback | None = None,
 ) -> str:
-    """Run a whole upload; returns the dataset uuid (see module docstring)."""
+    """Run a whole upload; returns the dataset uuid (see module docstring).
+
+    ``on_created(uuid)`` is awaited once Hanami created the dataset, before any data is sent: the
+    caller can keep a durable note of a dataset to delete should this process die mid-upload.
+    """
     sizes = [await asyncio.to_thread(os.path.getsize, p) for p in paths]
     body: dict[str, object] = {"name": name, "input_data_size": sizes[0]}
     if kind == "mnist":
@@ -149,6 +154,8 @@ async def upload_dataset(
     if not isinstance(dataset_uuid, str):
         raise BackendError("the upload init answer has no dataset uuid", status=200, endpoint=f"POST {endpoint_id}")
     try:
+        if on_created is not None:
+            await on_created(dataset_uuid)
         temp_keys = ["uuid_input_file", "uuid_label_file"][: len(paths)]
         temp_uuids = [init.get(key) for key in temp_keys]
         if not all(isinstance(u, str) for u in temp_uuids):

@@ -61,6 +61,17 @@ class SessionManager:
         derived = hashlib.sha256(b"hanami-console session token key\0" + secret.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
+    def seal(self, secret: str) -> str:
+        """``secret`` (a token) encrypted for a record other than a session, e.g. a pending clean-up."""
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def unseal(self, sealed: str) -> str | None:
+        """What :meth:`seal` encrypted, or None when it was sealed under another secret."""
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except (InvalidToken, ValueError):
+            return None
+
     def _ttl(self, session: Session, now: float) -> float:
         return min(session.last_active + self.idle_timeout, session.created_at + self.absolute_timeout) - now
 

@@ -157,6 +157,11 @@ async def login(
         # A new login replaces whatever session this browser had: end it on the server too.
         await request.app.state.sessions.destroy(previous.id)
     await audit.record(identity.id, "login", f"project {identity.project_id}", address)
+    for hook in request.app.state.login_hooks:
+        try:
+            await hook(request.app, session)
+        except Exception:  # the login happened: a hook's failure must not turn it into an error page
+            log.exception("a login hook failed")
     response = redirect(request, app_url(request, next_url))
     set_session_cookie(request, response, session)
     response.delete_cookie(PRE_SESSION_COOKIE, path=request.scope.get("root_path") or "/")

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
-from webconsole.web.datasets import uploads
+from webconsole.web.datasets import half_datasets, uploads
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
@@ -116,3 +116,4 @@ router.include_router(uploads.router)
 
 def setup(app: FastAPI) -> None:
     uploads.setup(app)
+    half_datasets.setup(app)

@@ -3,7 +3,8 @@
 The task sending an upload to Hanami (``upload_task``) writes ``upload:<id>`` as it goes, so the
 status page works on every replica; ``upload-cancel:<id>`` is a cancel request for that task. An
 upload is visible only to the session that started it (``session_key``), and one whose state stops
-changing while it runs is ``stale``: the console process that ran it is gone.
+changing while it runs is ``stale``: the console process that ran it is gone (the sending task writes
+a heartbeat every second, so that shows within seconds).
 """
 
 from __future__ import annotations
@@ -22,8 +23,14 @@ from webconsole.web.core.humanize import human_bytes, human_duration
 STATE_PREFIX = "upload:"
 CANCEL_PREFIX = "upload-cancel:"
 STATE_TTL = 3600.0
-STALE_AFTER = 60.0  # a running upload whose state is older than this lost its console
+STALE_AFTER = 8.0  # a sending upload whose state is older than this lost its console
+VALIDATING_STALE_AFTER = 120.0  # files are checked in the request, which writes no heartbeat
 RUNNING = ("validating", "sending", "finalising")
+
+
+PENDING_DELETE = ("Hanami could not be reached to delete the half-made dataset: the console deletes it as "
+                  "soon as Hanami answers again.")
+DELETED_LATER = "The half-made dataset was deleted once Hanami answered again."
 
 
 def session_key(session: Session) -> str:
@@ -54,6 +61,10 @@ class UploadState:
     inputs: int = 0
     columns: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What became of the dataset Hanami made for a failed, cancelled or lost upload:
+    # "" none was made (or it is the finished dataset), "deleted" at once, "pending" still to delete
+    # (Hanami could not be reached), "deleted later" by the sweep.
+    half_dataset: str = ""
 
     @property
     def running(self) -> bool:
@@ -62,7 +73,10 @@ class UploadState:
     @property
     def stale(self) -> bool:
         """The console process that ran it stopped (crash, kill) without recording an end."""
-        return self.phase in RUNNING and time.time() - self.updated_at > STALE_AFTER
+        if self.phase == "lost":
+            return True
+        limit = VALIDATING_STALE_AFTER if self.phase == "validating" else STALE_AFTER
+        return self.phase in RUNNING and time.time() - self.updated_at > limit
 
     @property
     def fraction(self) -> float:
@@ -104,7 +118,11 @@ class UploadState:
 
 
 async def load_state(request: Request, upload_id: str) -> UploadState | None:
-    raw = await request.app.state.store.get(STATE_PREFIX + upload_id)
+    return await read_state(request.app.state.store, upload_id)
+
+
+async def read_state(store: Any, upload_id: str) -> UploadState | None:
+    raw = await store.get(STATE_PREFIX + upload_id)
     return UploadState(**json.loads(raw)) if raw else None
 
 

@@ -22,13 +22,14 @@ from fastapi import FastAPI, Request
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
 from webconsole.web.core.deps import client_address
-from webconsole.web.datasets.upload_state import CANCEL_PREFIX, UploadState, save_state
+from webconsole.web.datasets import half_datasets
+from webconsole.web.datasets.upload_state import CANCEL_PREFIX, PENDING_DELETE, UploadState, save_state
 
 log = logging.getLogger("webconsole.uploads")
 
 STORE_INTERVAL = 0.25  # seconds between progress writes to the shared store
 CANCEL_POLL = 0.5  # seconds between checks for a cancel request made on another replica
-HEARTBEAT = 10.0  # seconds between state writes while nothing else changes
+HEARTBEAT = 1.0  # seconds between state writes while nothing else changes (see STALE_AFTER)
 
 
 class UploadCancelled(Exception):
@@ -69,12 +70,28 @@ async def _watch_cancel(store: Any, state: UploadState) -> None:
     raise UploadCancelled()
 
 
-async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
+@dataclass
+class Uploader:
+    """Who sends: their address (for the audit trail) and their token (for a delete owed later)."""
+
+    client: str
+    token: str
+    token_expires_at: float
+
+
+async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], uploader: Uploader,
                 entered: asyncio.Event) -> None:
     """The background task: send the validated files, keep the shared state current, clean up."""
     entered.set()
     store = app.state.store
     last_write = 0.0
+    created: list[str] = []  # the dataset uuid, once Hanami made it
+
+    async def on_created(dataset_uuid: str) -> None:
+        # Durable before any byte is sent: whatever happens to this process, the delete is owed.
+        created.append(dataset_uuid)
+        await half_datasets.remember(app, dataset_uuid, state.id, state.user_id, uploader.token,
+                                     uploader.token_expires_at)
 
     started = asyncio.Event()  # set once Hanami created the dataset (first progress report)
 
@@ -94,8 +111,8 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
 
     async def upload() -> str:
         if state.kind == "mnist":
-            return await api.upload_mnist(state.name, paths[0], paths[1], progress)
-        return await api.upload_csv(state.name, paths[0], progress)
+            return await api.upload_mnist(state.name, paths[0], paths[1], progress, on_created=on_created)
+        return await api.upload_csv(state.name, paths[0], progress, on_created=on_created)
 
     outcome, detail = "ok", ""
     try:
@@ -120,6 +137,7 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
         if watcher.done() and not watcher.cancelled() and isinstance(watcher.exception(), UploadCancelled):
             raise UploadCancelled()
         state.dataset_uuid = uploading.result()
+        await half_datasets.forget(app, state.dataset_uuid)
         state.phase, state.bytes_sent = "done", state.bytes_total
         detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
     except (UploadCancelled, asyncio.CancelledError):
@@ -135,12 +153,30 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
         outcome, detail = "failed", f"{state.kind} dataset '{state.name}': {type(exc).__name__}"
     finally:
         state.finished_at = time.time()
-        await asyncio.shield(_finish(app, state, paths, client, outcome, detail))
+        await asyncio.shield(_finish(app, state, paths, uploader.client, outcome, detail, created))
+
+
+async def _settle_half_dataset(app: FastAPI, state: UploadState, created: list[str]) -> None:
+    """A failed or cancelled upload: the dataset Hanami made is deleted now, or owed (and said so)."""
+    if not created or state.phase == "done":
+        return
+    if await half_datasets.delete_now(app, created[0]):
+        state.half_dataset = "deleted"
+        return
+    state.half_dataset = "pending"
+    if state.phase == "cancelled":
+        state.error = "The upload was cancelled. " + PENDING_DELETE
+    else:
+        state.error = f"{state.error} {PENDING_DELETE}".strip()
 
 
 async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: str, outcome: str,
-                  detail: str) -> None:
+                  detail: str, created: list[str]) -> None:
     store = app.state.store
+    try:
+        await _settle_half_dataset(app, state, created)
+    except Exception:  # the store failed: the sweep retries from the record, if it was written
+        log.exception("upload %s: the half-made dataset could not be settled", state.id)
     await asyncio.to_thread(shutil.rmtree, paths[0].parent.parent, True)
     await save_state(store, state)
     await store.delete(CANCEL_PREFIX + state.id)
@@ -152,6 +188,8 @@ def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: li
     """Hand the validated files over to a send task; from here on the task removes them."""
     app = request.app
     entered = asyncio.Event()
-    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered),
+    session = request.state.session
+    uploader = Uploader(client_address(request), session.token, session.token_expires_at)
+    task = asyncio.create_task(_send(app, api, state, paths, uploader, entered),
                                name=f"dataset-upload-{state.id}")
     upload_tasks(app)[state.id] = RunningUpload(task, entered)
