@@ -21,6 +21,7 @@ from webconsole.paths import static_dir, templates_dir
 from webconsole.sessions import SessionManager, open_store
 from webconsole.settings import Settings
 from webconsole.web.core.errors import install_error_handlers
+from webconsole.web.core.once import form_once_field
 from webconsole.web.core.security import BodyLimitMiddleware, SecurityHeadersMiddleware
 from webconsole.web.routes import ROUTERS, SETUPS
 
@@ -50,6 +51,7 @@ def _templates() -> Jinja2Blocks:
     env.globals["has_route"] = has_route
     env.globals["url_for"] = url_for
     env.globals["console_version"] = __version__
+    env.globals["form_once_field"] = form_once_field
     env.filters["timestamp"] = timestamp
     return templates
 

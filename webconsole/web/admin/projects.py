@@ -14,6 +14,7 @@ from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import AdminSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import redirect, render, url_path
+from webconsole.web.core.once import submitted_once
 
 router = resource_router()
 RULES = {"id": ID, "name": NAME}
@@ -52,6 +53,7 @@ async def new(request: Request, session: AdminSession) -> Response:
 
 
 @router.post("/projects", name="projects_create")
+@submitted_once
 async def create(
     request: Request, session: AdminSession, api: Hanami,
     id: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",

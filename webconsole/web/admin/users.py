@@ -15,6 +15,7 @@ from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import AdminSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import redirect, render, url_path
+from webconsole.web.core.once import submitted_once
 
 router = resource_router()
 CREATE_RULES = {"id": ID_EXT, "name": NAME, "password": PASSWORD}
@@ -77,6 +78,7 @@ async def new(request: Request, session: AdminSession) -> Response:
 
 
 @router.post("/users", name="users_create")
+@submitted_once
 async def create(
     request: Request, session: AdminSession, api: Hanami,
     id: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
@@ -113,6 +115,7 @@ async def detail(request: Request, user_id: str, session: AdminSession, api: Han
 
 
 @router.post("/users/{user_id}/projects", name="users_assign_project")
+@submitted_once
 async def assign_project(
     request: Request, user_id: str, session: AdminSession, api: Hanami,
     project_id: Annotated[str, Form()] = "", role: Annotated[str, Form()] = "",

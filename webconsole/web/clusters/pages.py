@@ -41,6 +41,7 @@ from webconsole.web.clusters.memory import (
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import render, url_path
+from webconsole.web.core.once import submitted_once
 
 __all__ = ["router", "known_template", "valid_name", "UUID_RE", "require_uuid"]
 
@@ -214,6 +215,7 @@ async def check(request: Request, session: CurrentSession) -> Response:
 
 
 @router.post("/clusters", name="clusters_create")
+@submitted_once
 async def create(request: Request, session: CurrentSession, api: Hanami) -> Response:
     form = await request.form()
     name = str(form.get("name", ""))
@@ -312,6 +314,7 @@ async def delete(request: Request, uuid: str, session: CurrentSession, api: Hana
 
 
 @router.post("/clusters/{uuid}/save", name="clusters_save")
+@submitted_once
 async def save(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     form = await request.form()
     name = str(form.get("checkpoint_name", ""))

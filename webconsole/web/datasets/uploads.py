@@ -39,6 +39,7 @@ from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.sessions import Session
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
+from webconsole.web.core.once import submitted_once
 from webconsole.web.core.render import is_htmx, render, url_path
 from webconsole.web.datasets.upload_state import (
     CANCEL_PREFIX,
@@ -193,6 +194,7 @@ async def _form_error(request: Request, kind: str, name: str, errors: dict[str, 
     # order matters: refuse anonymous posts before reading the body, read it, then check CSRF
     dependencies=[Depends(require_session), Depends(parse_upload_form), Depends(csrf_protect)],
 )
+@submitted_once
 async def create(request: Request, session: CurrentSession, api: Hanami) -> Response:
     form = await request.form()
     kind = form.get("kind")

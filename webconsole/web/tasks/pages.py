@@ -23,6 +23,7 @@ from webconsole.web.core.render import safe_next
 from webconsole.web.clusters.memory import known_template
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.render import is_htmx, is_poll, redirect, render, url_path
+from webconsole.web.core.once import submitted_once
 from webconsole.web.tasks.rows import RUNNING, any_running, cluster_task_rows, remember_task
 
 router = resource_router()
@@ -181,6 +182,51 @@ async def delete(
 
 # -- creating tasks -----------------------------------------------------------------------------------
 
+@router.get("/clusters/{cluster_uuid}/queue/delete", name="tasks_delete_queued_confirm")
+async def delete_queued_confirm(request: Request, cluster_uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    """The queued tasks of a cluster with a check box each (all ticked): choose, then confirm."""
+    checked_uuid(cluster_uuid)
+    cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
+    context = {
+        "cluster": cluster_context(request, cluster_uuid, cluster),
+        "queued": [row for row in rows if row["state"] == "queued"],
+        "next": safe_next(request.query_params.get("next")) if request.query_params.get("next") else "",
+    }
+    return await render(request, "tasks/delete_queued.html", context)
+
+
+@router.post("/clusters/{cluster_uuid}/queue/delete", name="tasks_delete_queued")
+async def delete_queued(request: Request, cluster_uuid: str, session: CurrentSession, api: Hanami) -> Response:
+    """Remove the chosen tasks that are still queued (one that started meanwhile is left alone)."""
+    checked_uuid(cluster_uuid)
+    form = await request.form()
+    chosen = {value for value in form.getlist("task_uuid") if isinstance(value, str) and UUID_RE.fullmatch(value)}
+    next_url = form.get("next")
+    target = (safe_next(next_url) if isinstance(next_url, str) and next_url
+              else url_path(request, "cluster_tasks", cluster_uuid=cluster_uuid))
+    rows = await cluster_task_rows(request, api, cluster_uuid)
+    still_queued = [row for row in rows if row["uuid"] in chosen and row["state"] == "queued"]
+    removed: list[str] = []
+    for row in still_queued:
+        try:
+            await api.delete_task(row["uuid"], cluster_uuid)
+        except NotFound:
+            continue  # gone meanwhile: nothing to remove
+        removed.append(row.get("name") or row["uuid"])
+    if removed:
+        await request.app.state.audit.record(
+            session.user_id, "delete task", f"{len(removed)} queued tasks on cluster {cluster_uuid}",
+            client_address(request),
+        )
+    skipped = len(chosen) - len(removed)
+    message = f"Removed {len(removed)} queued task{'s' if len(removed) != 1 else ''}."
+    if skipped:
+        message += f" {skipped} had started, finished or gone meanwhile and were left as they are."
+    session.flash(message, "success" if removed else "info")
+    await request.app.state.sessions.save(session)
+    return redirect(request, target)
+
+
 async def _choices(api: HanamiAPI) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     clusters, datasets = await asyncio.gather(api.list_clusters(), api.list_datasets())
     by_name = lambda record: str(record.get("name", "")).lower()  # noqa: E731
@@ -258,6 +304,7 @@ def _validate(values: dict[str, str], clusters: list[dict], datasets: list[dict]
 
 
 @router.post("/tasks/new", name="tasks_create")
+@submitted_once
 async def create(
     request: Request, session: CurrentSession, api: Hanami,
     name: Annotated[str, Form()] = "", type: Annotated[str, Form()] = "",  # noqa: A002
