@@ -118,6 +118,30 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(timeout=10)
 
 
+def _store_url(kind: str, request: pytest.FixtureRequest, folder: Path) -> str:
+    """A fresh store of ``kind``: memory, SQLite (the default of serve and demo) or Redis (replicas;
+    database 3, emptied first, is this fixture's own)."""
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url").rsplit("/", 1)[0] + "/3"
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+        return url
+    return "memory://" if kind == "memory" else f"sqlite:///{folder / 'sessions.db'}"
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every session store users run: a new store joins this list and must pass the same tests."""
+    return _store_url(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The stores several console processes can share (replicas, a restarted console)."""
+    return _store_url(request.param, request, tmp_path)
+
+
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory: pytest.TempPathFactory):
     from webconsole.demo_data import write_demo_data

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import secrets
 import socket
@@ -289,3 +290,54 @@ async def test_a_replica_started_later_sweeps_what_is_owed(
         later.stop()
     page = await status_page(browser, upload_id)
     assert_a_message_not_a_traceback(page, "deleted once Hanami answered again")
+
+
+# -- the direct-IO bridge --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fault", ["cut", "blackhole"])
+async def test_bridge_loses_the_backend_then_the_cluster_goes_back_to_task_mode(
+    console: ConsoleServer, proxy: FaultProxy, hanami, fault: str,
+) -> None:
+    """The link dies under an open bridge: the page gets a message and the bridge closes; the
+    cluster cannot be returned to TASK then, so the sweep does it once Hanami answers again."""
+    from tests.console.test_direct_io import DIGIT, Browser, closed, until
+    from webconsole.hanami.errors import Conflict
+
+    browser = await Browser(console).login()
+    try:
+        uuid = await browser.create_cluster()
+        ws, _ = await browser.bridge(uuid)
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        await until(ws, lambda m: m["type"] == "output")
+        if fault == "cut":
+            proxy.set_mode("drop")
+            proxy.cut()
+        else:
+            proxy.set_mode("blackhole")
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        final = await closed(ws, timeout=BACKEND_TIMEOUT * 8)
+        assert not TRACEBACK.search(json.dumps(final)) and final["message"]
+        assert final["task_mode"] is False and "Return to task mode" in final["message"]
+        with pytest.raises(Conflict):  # "already DIRECT": the bridge could not switch it back
+            await hanami.set_mode(uuid, "DIRECT")
+        proxy.set_mode("pass")
+
+        async def swept() -> bool:
+            page = await browser.http.get(f"/clusters/{uuid}/direct")
+            return page.status_code == 200 and 'data-testid="left-direct"' not in page.text
+
+        await wait_for(swept, timeout=20)
+        with pytest.raises(Conflict):  # "already TASK": the sweep returned it
+            await hanami.set_mode(uuid, "TASK")
+        ws, _ = await browser.bridge(uuid)  # the console recovered: direct IO works again
+        await ws.close()
+
+        async def page_free() -> bool:
+            page = await browser.http.get(f"/clusters/{uuid}/direct")
+            return 'data-testid="held-by"' not in page.text
+
+        await wait_for(page_free, timeout=20)
+        await hanami.delete_cluster(uuid)
+    finally:
+        await browser.aclose()
+

@@ -138,6 +138,10 @@ class SessionManager:
         await self.store.delete(_key_for(old_id))
         return session
 
+    async def exists(self, session_id: str) -> bool:
+        """Whether the session is still live in the store (one read; no decryption, no touch)."""
+        return await self.store.get(_key_for(session_id)) is not None
+
     async def destroy(self, session_id: str) -> None:
         """End a session on the server (logout)."""
         await self.store.delete(_key_for(session_id))

@@ -13,16 +13,14 @@ A record whose token has expired waits for the uploader's next login, which hand
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from typing import Any
-
 from fastapi import FastAPI
 
 from webconsole.hanami.errors import HanamiError, NotFound, TokenExpired, Unauthorized
 from webconsole.sessions import Session, read_record
+from webconsole.web.core.cleanup import register_sweep
 from webconsole.web.datasets.upload_state import DELETED_LATER, PENDING_DELETE, read_state, save_state
 
 log = logging.getLogger("webconsole.uploads")
@@ -111,28 +109,7 @@ async def refresh_tokens(app: FastAPI, session: Session) -> None:
         await store.set(key, json.dumps(record).encode(), RECORD_TTL)
 
 
-async def _sweep_forever(app: FastAPI, interval: float) -> None:
-    while True:
-        try:
-            await sweep(app)
-        except Exception:  # the store or a bug: try again next round, never stop sweeping
-            log.exception("sweep of half-made datasets failed")
-        await asyncio.sleep(interval)
-
-
 def setup(app: FastAPI) -> None:
     """Sweep at start and every ``cleanup_interval`` seconds; hand new tokens over at login."""
-
-    async def start(app: FastAPI) -> None:
-        app.state.half_dataset_sweeper = asyncio.create_task(
-            _sweep_forever(app, app.state.settings.cleanup_interval), name="half-dataset-sweep")
-
-    async def stop(app: FastAPI) -> None:
-        task: asyncio.Task[Any] | None = getattr(app.state, "half_dataset_sweeper", None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-    app.state.startup_hooks.append(start)
-    app.state.shutdown_hooks.append(stop)
+    register_sweep(app, sweep)
     app.state.login_hooks.append(refresh_tokens)

@@ -70,6 +70,7 @@ LIVENESS_TIMEOUT = 60.0  # a page that sends pings and then goes silent this lon
 BUSY_STATES = ("queued", "active", "aborted")  # an aborted task keeps running until its end (Q-T4)
 
 _DISCONNECTED = object()
+SESSION_ENDED = "Your console session ended (logged out or expired)."
 
 
 class Bridge(BridgeOperations):
@@ -179,8 +180,7 @@ class Bridge(BridgeOperations):
                     CLOSE_BUSY, reason="mode",
                 ) from None
         self.direct = True
-        mode = {"user_id": self.session.user_id, "user_name": self.session.user_name, "since": self.since}
-        await self.store.set(MODE_PREFIX + self.cluster_uuid, json.dumps(mode).encode(), MODE_TTL)
+        await self._remember_direct_mode()
         await self.status("connecting", "Opening the cluster's websocket…")
         io = self.api.direct_io(self.cluster_uuid, reply_timeout=self.registry.reply_timeout)
         await io.open()
@@ -192,6 +192,14 @@ class Bridge(BridgeOperations):
             self.client_address,
         )
         await self.status("open", "Connected.", layout=asdict(self.layout))
+
+    async def _remember_direct_mode(self) -> None:
+        """The cluster is in DIRECT because of this bridge: a durable note, with the token sealed, so
+        any replica's sweep can return it to TASK should this process die or Hanami be away then."""
+        mode = {"user_id": self.session.user_id, "user_name": self.session.user_name, "since": self.since,
+                "token": self.app.state.sessions.seal(self.session.token),
+                "token_expires_at": self.session.token_expires_at}
+        await self.store.set(MODE_PREFIX + self.cluster_uuid, json.dumps(mode).encode(), MODE_TTL)
 
     async def _refuse_when_busy(self) -> None:
         """Tasks and a cluster websocket must never mix (Q-W5): name the tasks in the way."""
@@ -263,9 +271,10 @@ class Bridge(BridgeOperations):
 
     async def _loop(self) -> None:
         next_check = time.monotonic() + self.registry.housekeeping_interval
+        next_watch = time.monotonic() + self.registry.session_watch_interval
         while self.close_reason is None:
             now = time.monotonic()
-            deadline = next_check
+            deadline = min(next_check, next_watch)
             if self.job is None:  # a running job (a long replay) is activity
                 deadline = min(deadline, self.last_activity + self.registry.idle_timeout)
             wait = max(0.05, deadline - now)
@@ -277,7 +286,10 @@ class Bridge(BridgeOperations):
                     self.request_close(
                         f"The bridge was idle for {self.registry.idle_timeout:g} s and was closed.", CLOSE_IDLE
                     )
-                if now >= next_check:
+                if now >= next_watch:
+                    await self._watch_session()
+                    next_watch = time.monotonic() + self.registry.session_watch_interval
+                if now >= next_check and self.close_reason is None:
                     await self._housekeeping()
                     next_check = time.monotonic() + self.registry.housekeeping_interval
                 continue
@@ -296,6 +308,12 @@ class Bridge(BridgeOperations):
                 continue
             await self._dispatch(item)
 
+    async def _watch_session(self) -> None:
+        """The session's record in the shared store is the signal: a logout on any replica deletes
+        it, expiry lets it lapse. Either ends the bridge within ``session_watch_interval``."""
+        if not await self.app.state.sessions.exists(self.session.id):
+            self.request_close(SESSION_ENDED, CLOSE_SESSION)
+
     async def _housekeeping(self) -> None:
         """Refresh the lock, re-check the session (logout/expiry ends the bridge), renew the token."""
         if self.pings and time.monotonic() - self.last_seen > LIVENESS_TIMEOUT:
@@ -311,7 +329,7 @@ class Bridge(BridgeOperations):
         session = await self.app.state.sessions.load(self.session.id, touch=self.active_since_check)
         self.active_since_check = False
         if session is None:
-            self.request_close("Your console session ended (logged out or expired).", CLOSE_SESSION)
+            self.request_close(SESSION_ENDED, CLOSE_SESSION)
             return
         self.session = session
         try:
@@ -322,6 +340,8 @@ class Bridge(BridgeOperations):
         else:
             if renewed is not None:
                 self.api = renewed
+                if self.direct:
+                    await self._remember_direct_mode()  # the sweep's token must stay valid
 
     # -- closing ---------------------------------------------------------------------------------
     def cleanup_task(self) -> asyncio.Task[None]:
@@ -395,6 +415,7 @@ class BridgeRegistry:
         self.reply_timeout = reply_timeout
         self.idle_timeout = idle_timeout
         self.housekeeping_interval = 15.0
+        self.session_watch_interval = 1.0  # seconds between looks at the session (logout, expiry)
         self.bridges: dict[str, Bridge] = {}
         self.cleanups: set[asyncio.Task[None]] = set()
 
@@ -406,6 +427,12 @@ class BridgeRegistry:
                     "cluster %s was left in direct mode; its direct-IO page offers “Return to task mode”",
                     key.removeprefix(MODE_PREFIX),
                 )
+
+    def close_session_bridges(self, session_id: str) -> None:
+        """A logout in this process: its bridges close now (other replicas see the session gone)."""
+        for bridge in list(self.bridges.values()):
+            if bridge.session.id == session_id:
+                bridge.request_close(SESSION_ENDED, CLOSE_SESSION)
 
     async def shutdown(self) -> None:
         """Graceful shutdown: close every bridge and return its cluster to task mode."""

@@ -18,7 +18,8 @@ import hashlib
 import logging
 from typing import Any
 
-from webconsole.hanami.errors import Conflict, HanamiError, NotFound
+from webconsole.hanami.errors import Conflict, HanamiError, NotFound, TokenExpired, Unauthorized
+from webconsole.sessions import read_record
 
 log = logging.getLogger("webconsole.direct_io")
 
@@ -32,6 +33,28 @@ TASK_META_PREFIX = "task-meta:"  # what the tasks pages remember about a task (i
 def session_hash(session_id: str) -> str:
     """What the store records about a session: never the id itself (it is the cookie)."""
     return hashlib.sha256(session_id.encode()).hexdigest()[:24]
+
+
+async def sweep_left_in_direct(app: Any) -> int:
+    """Return to TASK every cluster a bridge left in DIRECT whose bridge is gone (no lock): its
+    console died, or Hanami was away when the bridge closed. Returns how many went back."""
+    store = app.state.store
+    returned = 0
+    for key in await store.keys(MODE_PREFIX):
+        cluster_uuid = key.removeprefix(MODE_PREFIX)
+        if await store.get(LOCK_PREFIX + cluster_uuid) is not None:
+            continue  # a bridge holds it (on some replica): it is in DIRECT on purpose
+        record = await read_record(store, key) or {}
+        token = app.state.sessions.unseal(str(record.get("token", ""))) if record.get("token") else None
+        if token is None:
+            continue  # no token kept: the direct-IO page offers "Return to task mode"
+        try:
+            if await return_to_task_mode(app.state.hanami.api(token), store, cluster_uuid):
+                returned += 1
+                log.info("cluster %s returned to task mode by the sweep", cluster_uuid)
+        except (TokenExpired, Unauthorized):
+            continue  # the page's action still works for its user
+    return returned
 
 
 async def return_to_task_mode(api: Any, store: Any, cluster_uuid: str) -> bool:

@@ -44,7 +44,9 @@ from webconsole.web.direct_io.locks import (
     MODE_PREFIX,
     return_to_task_mode,
     session_hash,
+    sweep_left_in_direct,
 )
+from webconsole.web.core.cleanup import register_sweep
 from webconsole.web.core.deps import SESSION_COOKIE, CurrentSession, Hanami, origin_allowed, resource_router
 from webconsole.web.core.render import render, url_path
 
@@ -287,7 +289,12 @@ def setup(app: FastAPI) -> None:
     async def forget_replays_of(app: FastAPI, session: object) -> None:
         await forget_session_replays(app.state.store, session.id)  # type: ignore[attr-defined]
 
+    async def close_bridges_of(app: FastAPI, session: object) -> None:
+        app.state.direct_io.close_session_bridges(session.id)  # type: ignore[attr-defined]
+
     app.state.startup_hooks.append(report_left_in_direct)
     app.state.startup_hooks.append(sweep_left_replays)
     app.state.logout_hooks.append(forget_replays_of)
+    app.state.logout_hooks.append(close_bridges_of)
+    register_sweep(app, sweep_left_in_direct)
     app.state.shutdown_hooks.append(close_bridges)
