@@ -212,6 +212,17 @@ async def app_client(emulator) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+@pytest.fixture
+async def store_app_client(emulator, any_store_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``app_client``, once on every session store (memory, SQLite, Redis)."""
+    app = create_app(console_settings(emulator.url, session_store_url=any_store_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
 def csrf_from(html: str) -> str:
     """The CSRF token a page carries (hidden field or the body's hx-headers)."""
     match = _CSRF_IN_PAGE.search(html) or _CSRF_IN_BODY.search(html)

@@ -1,4 +1,5 @@
-"""Login, logout, expired tokens, project switching, rate limits — in-process against the emulator."""
+"""Login, logout, expired tokens, project switching, rate limits — in-process against the emulator,
+on every session store users run (memory, SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ async def make_console(backend_url: str, **overrides: object) -> AsyncIterator[h
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@pytest.fixture
+def app_client(store_app_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Every test here runs on each session store users run (memory, SQLite, Redis)."""
+    return store_app_client
 
 
 async def test_login_page_renders_with_a_form(app_client: httpx.AsyncClient) -> None:
@@ -80,8 +87,8 @@ async def test_failed_login_gives_one_message_that_does_not_say_which_part_was_w
     assert SESSION_COOKIE not in response.cookies
 
 
-async def test_logins_are_rate_limited_per_user_id(emulator) -> None:
-    async for client in make_console(emulator.url, login_rate_limit=3):
+async def test_logins_are_rate_limited_per_user_id(emulator, any_store_url: str) -> None:
+    async for client in make_console(emulator.url, login_rate_limit=3, session_store_url=any_store_url):
         for _ in range(3):
             form = await client.get("/login")
             bad = await client.post("/login", data={
@@ -94,9 +101,9 @@ async def test_logins_are_rate_limited_per_user_id(emulator) -> None:
         assert refused.status_code == 429 and "Too many failed attempts" in refused.text
 
 
-async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(emulator, tmp_path) -> None:
+async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(emulator, any_store_url) -> None:
     """SQLite is the store of ``serve`` and ``demo``: one failed login once made every later one a 500."""
-    async for client in make_console(emulator.url, session_store_url=f"sqlite:///{tmp_path / 'sessions.db'}"):
+    async for client in make_console(emulator.url, session_store_url=any_store_url):
         form = await client.get("/login")
         bad = await client.post("/login", data={
             "user_id": ADMIN_ID, "password": "not-the-password", "csrf_token": csrf_from(form.text)})
@@ -148,10 +155,10 @@ async def test_switching_to_an_unassigned_project_says_so(app_client: httpx.Asyn
     assert "not assigned to the project" in home.text and "project <strong>admin</strong>" in home.text
 
 
-async def test_expired_token_sends_the_user_to_login_and_back(tmp_path) -> None:
+async def test_expired_token_sends_the_user_to_login_and_back(tmp_path, any_store_url: str) -> None:
     backend = start_emulator(tmp_path / "short-tokens", token_expire=2)
     try:
-        async for client in make_console(backend.url, token_renew_margin=0):
+        async for client in make_console(backend.url, token_renew_margin=0, session_store_url=any_store_url):
             await login(client, ADMIN_ID, ADMIN_PASSWORD)
             session = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE])  # type: ignore[attr-defined]
             while time.time() <= session.token_expires_at + 0.5:  # wait for the backend's clock
@@ -168,10 +175,10 @@ async def test_expired_token_sends_the_user_to_login_and_back(tmp_path) -> None:
         backend.stop()
 
 
-async def test_active_users_get_their_token_renewed_before_it_expires(tmp_path) -> None:
+async def test_active_users_get_their_token_renewed_before_it_expires(tmp_path, any_store_url: str) -> None:
     backend = start_emulator(tmp_path / "renew", token_expire=60)
     try:
-        async for client in make_console(backend.url, token_renew_margin=3600):
+        async for client in make_console(backend.url, token_renew_margin=3600, session_store_url=any_store_url):
             await login(client, ADMIN_ID, ADMIN_PASSWORD)
             sessions = client.app.state.sessions  # type: ignore[attr-defined]
             first = await sessions.load(client.cookies[SESSION_COOKIE], touch=False)

@@ -1,11 +1,18 @@
-"""CSRF, origin checks and security headers."""
+"""CSRF, origin checks and security headers, on every session store users run."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, csrf_from, login
 from webconsole.web.core.deps import SESSION_COOKIE
+
+
+@pytest.fixture
+def app_client(store_app_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Every test here runs on each session store (memory, SQLite, Redis)."""
+    return store_app_client
 
 
 async def test_security_headers_on_every_page(app_client: httpx.AsyncClient) -> None:
