@@ -38,6 +38,7 @@ class DirectIOSession:
         self._lock = asyncio.Lock()
         self._stack: AsyncExitStack | None = None
         self._ws: ClientConnection | None = None
+        self.last_output_brick = ""  # the brick name of the last request's answer
 
     def __repr__(self) -> str:
         state = "open" if self._ws is not None else "closed"
@@ -89,6 +90,7 @@ class DirectIOSession:
         """One forward pass; returns the output brick's values."""
         async with self._lock:
             reply = await self._exchange(_message(input_brick, values, is_last=True, process_type=REQUEST_TYPE))
+        self.last_output_brick = reply.brickName  # Hanami names the brick it answers from
         return [float(v) for v in reply.values]
 
     async def train(

@@ -7,6 +7,11 @@ from. The console records these facts when they pass through it, in the shared k
 * ``cluster-template:<cluster uuid>`` — the template text the console created the cluster with
 * ``cluster-host:<cluster uuid>`` — the host uuid of the last switch_host done through the console
 * ``checkpoint-source:<checkpoint uuid>`` — JSON ``{"cluster_uuid", "cluster_name", "template"}``
+* ``cluster-template-declared:<cluster uuid>`` — JSON ``{"user_id", "user_name", "since"}``: the
+  template was declared by a user (a cluster made outside the console), not seen accepted by Hanami
+* ``cluster-bricks-seen:<cluster uuid>`` — JSON ``{"input": [...], "output": [...]}``: brick names
+  Hanami has shown it has (a CSV request result named after the input brick, a direct-IO answer
+  from the output brick); the only names the bridge sends for a declared template
 
 Records expire after ``MEMORY_TTL``; a missing record means "done outside this console" (or too
 long ago), and pages say so instead of guessing.
@@ -15,6 +20,7 @@ long ago), and pages say so instead of guessing.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from webconsole.sessions.base import KeyValueStore, read_record
@@ -24,6 +30,8 @@ MEMORY_TTL = 30 * 24 * 3600.0  # seconds
 TEMPLATE_PREFIX = "cluster-template:"
 HOST_PREFIX = "cluster-host:"
 CHECKPOINT_PREFIX = "checkpoint-source:"
+DECLARED_PREFIX = "cluster-template-declared:"
+SEEN_PREFIX = "cluster-bricks-seen:"
 
 
 async def known_template(store: KeyValueStore, cluster_uuid: str) -> str | None:
@@ -38,7 +46,34 @@ async def remember_template(store: KeyValueStore, cluster_uuid: str, text: str) 
 
 async def forget_template(store: KeyValueStore, cluster_uuid: str) -> None:
     """The cluster's network was replaced by one of unknown shape (a restore): stop vouching for bricks."""
-    await store.delete(TEMPLATE_PREFIX + cluster_uuid)
+    for prefix in (TEMPLATE_PREFIX, DECLARED_PREFIX, SEEN_PREFIX):
+        await store.delete(prefix + cluster_uuid)
+
+
+async def template_declaration(store: KeyValueStore, cluster_uuid: str) -> dict[str, Any] | None:
+    """Who declared the known template of ``cluster_uuid`` (None: the console saw Hanami accept it)."""
+    return await read_record(store, DECLARED_PREFIX + cluster_uuid)
+
+
+async def remember_declared_template(store: KeyValueStore, cluster_uuid: str, text: str, user_id: str,
+                                     user_name: str) -> None:
+    record = {"user_id": user_id, "user_name": user_name, "since": time.time()}
+    await store.set(DECLARED_PREFIX + cluster_uuid, json.dumps(record).encode("utf-8"), MEMORY_TTL)
+    await remember_template(store, cluster_uuid, text)
+
+
+async def bricks_seen(store: KeyValueStore, cluster_uuid: str) -> dict[str, list[str]]:
+    """The brick names Hanami has shown ``cluster_uuid`` has: ``{"input": [...], "output": [...]}``."""
+    record = await read_record(store, SEEN_PREFIX + cluster_uuid) or {}
+    return {kind: [str(name) for name in record.get(kind, [])] for kind in ("input", "output")}
+
+
+async def remember_bricks_seen(store: KeyValueStore, cluster_uuid: str, kind: str, names: list[str]) -> None:
+    seen = await bricks_seen(store, cluster_uuid)
+    if all(name in seen[kind] for name in names):
+        return
+    seen[kind] = sorted(set(seen[kind]) | set(names))
+    await store.set(SEEN_PREFIX + cluster_uuid, json.dumps(seen).encode("utf-8"), MEMORY_TTL)
 
 
 async def known_host(store: KeyValueStore, cluster_uuid: str) -> str | None:
@@ -53,8 +88,8 @@ async def remember_host(store: KeyValueStore, cluster_uuid: str, host_uuid: str)
 
 async def forget_cluster(store: KeyValueStore, cluster_uuid: str) -> None:
     """Drop what we knew about a deleted cluster (its checkpoints' origin records stay)."""
-    await store.delete(TEMPLATE_PREFIX + cluster_uuid)
-    await store.delete(HOST_PREFIX + cluster_uuid)
+    for prefix in (TEMPLATE_PREFIX, HOST_PREFIX, DECLARED_PREFIX, SEEN_PREFIX):
+        await store.delete(prefix + cluster_uuid)
 
 
 async def checkpoint_origin(store: KeyValueStore, checkpoint_uuid: str) -> dict[str, Any] | None:

@@ -52,6 +52,8 @@ from webconsole.web.direct_io.protocol import (
     cluster_template,
 )
 from webconsole.web.direct_io.replay import forget_replay
+from webconsole.web.direct_io.shape import input_bricks_named_by_hanami
+from webconsole.web.clusters.memory import bricks_seen, template_declaration
 from webconsole.web.direct_io.locks import (
     LOCK_PREFIX,
     LOCK_TTL,
@@ -93,6 +95,8 @@ class Bridge(BridgeOperations):
         self.close_reason: tuple[str, int] | None = None
         self.locked = False
         self.direct = False
+        self.declared = False  # the template is a user's declaration (see _check_declared_bricks)
+        self.output_confirmed = True
         self.last_activity = time.monotonic()
         self.last_seen = time.monotonic()
         self.pings = False  # the page pings every 20 s; then silence means a lost network
@@ -145,6 +149,7 @@ class Bridge(BridgeOperations):
         await self.api.get_cluster(self.cluster_uuid)  # 404 here, never a Q-W2 crash later
         template, _note = await cluster_template(self.store, self.cluster_uuid)
         self.layout = choose_layout(template, hello)
+        await self._check_declared_bricks()
         self.since = time.time()
         if not await self.store.add(LOCK_PREFIX + self.cluster_uuid, self._lock_record(), LOCK_TTL):
             holder = await read_record(self.store, LOCK_PREFIX + self.cluster_uuid) or {}
@@ -192,6 +197,24 @@ class Bridge(BridgeOperations):
             self.client_address,
         )
         await self.status("open", "Connected.", layout=asdict(self.layout))
+
+    async def _check_declared_bricks(self) -> None:
+        """A declared template is a user's word: send only brick names Hanami has confirmed (Q-W1)."""
+        assert self.layout is not None
+        self.declared = await template_declaration(self.store, self.cluster_uuid) is not None
+        if not self.declared:
+            return
+        await input_bricks_named_by_hanami(self.api, self.store, self.cluster_uuid)
+        seen = await bricks_seen(self.store, self.cluster_uuid)
+        if self.layout.input_name not in seen["input"]:
+            raise Refused(
+                f"Hanami has not confirmed an input brick named '{self.layout.input_name}' on this cluster, and it "
+                "never answers a brick name the cluster lacks (a real Hanami then loses a worker thread for good). "
+                "Run a CSV request task on this cluster from the console (Hanami names its result after the input "
+                "brick), then connect again.",
+                CLOSE_BAD_REQUEST, reason="unconfirmed",
+            )
+        self.output_confirmed = self.layout.output_name in seen["output"]
 
     async def _remember_direct_mode(self) -> None:
         """The cluster is in DIRECT because of this bridge: a durable note, with the token sealed, so

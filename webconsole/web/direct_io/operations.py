@@ -22,6 +22,7 @@ from webconsole.web.direct_io.protocol import CLOSE_BACKEND, CLOSE_NORMAL, Layou
 from webconsole.web.direct_io.replay import REPLAY_PREFIX, replay_samples
 from webconsole.sessions import read_record
 from webconsole.web.direct_io.locks import session_hash
+from webconsole.web.clusters.memory import remember_bricks_seen
 
 if TYPE_CHECKING:
     from webconsole.hanami.direct_io import DirectIOSession
@@ -66,6 +67,30 @@ class BridgeOperations:
     pings: bool
     active_since_check: bool
     replays: list[str]
+    cluster_uuid: str
+    declared: bool
+    output_confirmed: bool
+
+    def _require_confirmed_output(self) -> None:
+        """Training sends the output brick's name: for a declared template only once Hanami named it."""
+        assert self.layout is not None
+        if not self.output_confirmed:
+            raise ValueError(f"Hanami has not confirmed the output brick '{self.layout.output_name}' of the declared "
+                             "template yet: ask once first (its answer names the output brick), then teach.")
+
+    async def _note_output_brick(self) -> None:
+        """After a request: the answer names the output brick, which confirms (or refutes) the declaration."""
+        assert self.layout is not None and self.io is not None
+        answered = self.io.last_output_brick
+        if self.output_confirmed or not answered:
+            return
+        await remember_bricks_seen(self.store, self.cluster_uuid, "output", [answered])
+        if answered == self.layout.output_name:
+            self.output_confirmed = True
+        else:
+            await self.send(type="error", message=(
+                f"Hanami answered from an output brick named '{answered}', but the declared template names it "
+                f"'{self.layout.output_name}': teaching stays refused until the template is corrected."))
 
     async def _dispatch(self, text: str) -> None:
         try:
@@ -143,12 +168,14 @@ class BridgeOperations:
         started = time.perf_counter()
         out = await self.io.request(self.layout.input_name, values)
         elapsed = (time.perf_counter() - started) * 1000
+        await self._note_output_brick()
         await self.send(type="output", values=out, winner=winner(out), ms=round(elapsed, 2))
 
     async def _teach(self, message: dict[str, Any]) -> Any:
         assert self.layout is not None and self.io is not None
         values = _numbers(message.get("values"), self.layout.input_size, "Input")
         expected = self._expected(message)
+        self._require_confirmed_output()
         repeat = message.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
             raise ValueError(f"Repeat must be a whole number from 1 to {MAX_REPEAT}.")
@@ -172,6 +199,8 @@ class BridgeOperations:
         mode = message.get("mode", "request")
         if mode not in ("request", "train"):
             raise ValueError("Replay mode must be 'request' or 'train'.")
+        if mode == "train":
+            self._require_confirmed_output()
         limit = message.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError("The number of samples must be a whole number of 1 or more.")
@@ -205,6 +234,7 @@ class BridgeOperations:
                 break
             if measure:
                 out = await self.io.request(layout.input_name, inputs)
+                await self._note_output_brick()
                 if classify:
                     correct += int(winner(out) == label)
                 else:

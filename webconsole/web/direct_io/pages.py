@@ -28,7 +28,14 @@ from webconsole.protocol.idx import DataFormatError, validate_mnist_pair
 from webconsole.protocol.template import TemplateError, parse_template
 from webconsole.sessions import read_record
 from webconsole.web.core.deps import client_address
-from webconsole.web.clusters.memory import known_template, remember_template
+from webconsole.web.clusters.memory import (
+    bricks_seen,
+    known_template,
+    remember_declared_template,
+    template_declaration,
+)
+from webconsole.web.core.errors import Forbidden
+from webconsole.web.direct_io.shape import disagreement
 from webconsole.web.direct_io.bridge import Bridge, BridgeRegistry
 from webconsole.web.direct_io.protocol import cluster_template, layout_problem
 from webconsole.web.direct_io.replay import (
@@ -72,6 +79,7 @@ async def page(
     template, note = await cluster_template(store, uuid)
     holder = await read_record(store, LOCK_PREFIX + uuid)
     left_direct = await read_record(store, MODE_PREFIX + uuid)
+    declaration = await template_declaration(store, uuid) if template is not None else None
     problem = layout_problem(template) if template is not None else ""
     inputs = [{"name": b.input_name, "size": b.neurons} for b in template.input_bricks] if template else []
     outputs = [{"name": b.output_name, "size": b.neurons} for b in template.output_bricks] if template else []
@@ -100,6 +108,10 @@ async def page(
             "idle_timeout": request.app.state.settings.direct_io_idle_timeout,
             "template_error": template_error,
             "template_text": template_text,
+            "declaration": declaration,
+            "may_replace": declaration is not None and (
+                declaration.get("user_id") == session.user_id or session.is_admin),
+            "seen": await bricks_seen(store, uuid),
         },
         status_code=status_code,
     )
@@ -114,9 +126,15 @@ async def declare_template(request: Request, uuid: str, session: CurrentSession,
     """
     _check_uuid(uuid)
     await api.get_cluster(uuid)
-    if await known_template(request.app.state.store, uuid) is not None:
-        # What the console created or restored is the truth; a declaration must never replace it.
-        raise HTTPException(409, "The console already knows this cluster's template; it cannot be replaced.")
+    store = request.app.state.store
+    declaration = await template_declaration(store, uuid)
+    if await known_template(store, uuid) is not None:
+        if declaration is None:
+            # What the console created or restored is the truth; a declaration must never replace it.
+            raise HTTPException(409, "The console already knows this cluster's template; it cannot be replaced.")
+        if declaration.get("user_id") != session.user_id and not session.is_admin:
+            raise Forbidden(f"The template of this cluster was declared by {declaration.get('user_name', 'another user')}; "
+                            "only they or an admin can replace it.")
     form = await request.form()
     text = str(form.get("template", "")).replace("\r\n", "\n")
     try:
@@ -125,13 +143,14 @@ async def declare_template(request: Request, uuid: str, session: CurrentSession,
         where = f"line {exc.line}" + (f", column {exc.column}" if exc.column else "")
         return await page(request, uuid, session, api, template_error=f"{exc.message} ({where})",
                           template_text=text, status_code=422)
-    problem = layout_problem(template)
+    problem = layout_problem(template) or await disagreement(api, store, uuid, template)
     if problem:
         return await page(request, uuid, session, api, template_error=problem, template_text=text,
                           status_code=422)
-    await remember_template(request.app.state.store, uuid, text)
+    await remember_declared_template(store, uuid, text, session.user_id, session.user_name)
     await request.app.state.audit.record(
-        session.user_id, "direct_io_template", f"cluster {uuid}", client_address(request)
+        session.user_id, "direct_io_template", f"cluster {uuid}" + (" (replaced)" if declaration else ""),
+        client_address(request),
     )
     session.flash("The console now knows this cluster's bricks.", "success")
     await request.app.state.sessions.save(session)
