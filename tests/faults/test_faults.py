@@ -341,3 +341,51 @@ async def test_bridge_loses_the_backend_then_the_cluster_goes_back_to_task_mode(
     finally:
         await browser.aclose()
 
+
+
+async def test_bridge_when_the_backend_is_killed_and_restarted(
+    console: ConsoleServer, backend: BackendProcess,
+) -> None:
+    """A SIGKILLed Hanami takes its clusters with it: the page is told, the console keeps no lock
+    or direct-mode record that would block or confuse the restarted backend."""
+    from tests.console.test_direct_io import DIGIT, Browser, closed, until
+
+    browser = await Browser(console).login()
+    try:
+        uuid = await browser.create_cluster()
+        ws, _ = await browser.bridge(uuid)
+        backend.kill()
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        final = await closed(ws, timeout=BACKEND_TIMEOUT * 8)
+        assert not TRACEBACK.search(json.dumps(final)) and final["message"]
+        backend.start()
+        page = await browser.http.get(f"/clusters/{uuid}/direct")
+        assert page.status_code == 404  # gone with the restart, said plainly
+        assert_a_message_not_a_traceback(page, "Not found")
+
+        async def nothing_kept() -> bool:
+            store = open_store(console.settings.session_store_url)
+            try:
+                return not await store.keys(f"bridge:{uuid}") and not await store.keys(f"direct-mode:{uuid}")
+            finally:
+                await store.aclose()
+
+        await wait_for(nothing_kept, timeout=20)
+        assert (await browser.http.get("/clusters")).status_code == 200
+    finally:
+        await browser.aclose()
+
+
+async def test_an_upload_over_a_slow_link_completes(console, proxy: FaultProxy, browser, hanami) -> None:
+    name = f"slow link {secrets.token_hex(3)}"
+    proxy.set_mode("delay", delay=0.01)
+    upload_id = await start_csv_upload(browser, name, lines=20000)
+
+    async def done() -> httpx.Response | None:
+        page = await status_page(browser, upload_id)
+        return page if 'data-phase="done"' in page.text else None
+
+    assert_a_message_not_a_traceback(await wait_for(done, timeout=60), "is ready on Hanami")
+    made = [d for d in (await hanami.list_datasets()).records() if d.get("name") == name]
+    assert len(made) == 1 and (await hanami.dataset_progress(made[0]["uuid"]))["complete"] is True
+    await hanami.delete_dataset(made[0]["uuid"])
