@@ -180,7 +180,6 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
             token = await hanami.login(ADMIN_ID, ADMIN_PASSWORD)
             api = hanami.api(token.token)
             # one cluster for each path, so both websockets stay open and the runs can interleave
-            bridged = (await api.create_cluster(f"bench a {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
             direct = (await api.create_cluster(f"bench b {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
             where = "threads of this process" if in_process else "subprocesses"
             print(f"emulator {emulator_url}, console {console_url} ({where}); N={n} per kind and path "
@@ -194,10 +193,12 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
                 match = CSRF.search(home.text) or CSRF_BODY.search(home.text)
                 csrf = match.group(1)
                 cookie = http.cookies.get(SESSION_COOKIE)
-                # created outside this console: give it the cluster's template, as a user would on the page
-                declared = await http.post(f"/clusters/{bridged}/direct/template",
-                                           data={"csrf_token": csrf, "template": EXAMPLE_MNIST_TEMPLATE})
-                assert declared.status_code == 303, declared.text[:500]
+                # created through the console, which then knows its bricks (a declared template would
+                # need Hanami to confirm them first)
+                created = await http.post("/clusters", data={"csrf_token": csrf, "name": f"bench a {secrets.token_hex(3)}",
+                                                             "template": EXAMPLE_MNIST_TEMPLATE})
+                assert created.status_code == 303, created.text[:500]
+                bridged = created.headers["location"].rsplit("/", 1)[1]
             ws_url = console_url.replace("http://", "ws://") + f"/clusters/{bridged}/direct/ws"
             await api.set_mode(direct, "DIRECT")
             try:

@@ -201,26 +201,42 @@ def console_server(emulator) -> Iterator[ConsoleServer]:
     server.stop()
 
 
-@pytest.fixture
-async def app_client(emulator) -> AsyncIterator[httpx.AsyncClient]:
-    """The console in-process (ASGI transport) against the real emulator."""
-    app = create_app(console_settings(emulator.url))
+async def in_process_console(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport), started and stopped like a server; ``client.app``."""
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@pytest.fixture
+async def app_client(emulator) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport) against the real emulator."""
+    async for client in in_process_console(console_settings(emulator.url)):
+        yield client
 
 
 @pytest.fixture
 async def store_app_client(emulator, any_store_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """Like ``app_client``, once on every session store (memory, SQLite, Redis)."""
-    app = create_app(console_settings(emulator.url, session_store_url=any_store_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    async for client in in_process_console(console_settings(emulator.url, session_store_url=any_store_url)):
+        yield client
+
+
+def wait_until_answering(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """Poll ``url`` until a server process answers (any status), or fail if it stops or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, f"{url} did not answer"
+        time.sleep(0.05)
 
 
 def csrf_from(html: str) -> str:

@@ -11,8 +11,15 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, csrf_from, login, start_emulator
-from webconsole.app import create_app
+from tests.conftest import (
+    ADMIN_ID,
+    ADMIN_PASSWORD,
+    console_settings,
+    csrf_from,
+    in_process_console,
+    login,
+    start_emulator,
+)
 from webconsole.hanami.client import HanamiClient
 from webconsole.web.core.deps import SESSION_COOKIE
 
@@ -22,12 +29,8 @@ def unique(prefix: str) -> str:
 
 
 async def make_console(backend_url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(console_settings(backend_url, **overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
-            client.app = app  # type: ignore[attr-defined]
-            yield client
+    async for client in in_process_console(console_settings(backend_url, **overrides)):
+        yield client
 
 
 @pytest.fixture

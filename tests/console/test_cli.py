@@ -5,25 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-
-
-def _wait_until_answering(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, process.communicate()[0]
-        assert time.monotonic() < deadline, f"{url} did not answer"
-        time.sleep(0.1)
+from tests.conftest import free_port, wait_until_answering
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -38,7 +24,7 @@ def test_emulator_command_serves_the_hanami_api(tmp_path: Path) -> None:
                     "HANAMI_ADMIN_PASSWORD": "cli-password-1"})
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_answering(base + "/control/v1/auth", process)
+        wait_until_answering(base + "/control/v1/auth", process)
         login = httpx.post(base + "/control/v1/token", json={"id": "cli_admin", "password": "cli-password-1"})
         assert login.status_code == 200 and login.headers["content-type"] == "text/json"
         assert (tmp_path / "hanami_db").exists()

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
@@ -26,27 +25,13 @@ from tests.conftest import (
     console_settings,
     free_port,
     login,
+    wait_until_answering,
 )
 from tests.faults.proxy import FaultProxy
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 
 BACKEND_TIMEOUT = 1.5  # seconds the console waits for one backend call
 CLEANUP_INTERVAL = 0.5  # seconds between the console's sweeps for owed clean-ups
-
-
-def _wait_answering(url: str, process: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the process stopped: {process.communicate()[0]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer")
-        time.sleep(0.05)
 
 
 class BackendProcess:
@@ -69,7 +54,7 @@ class BackendProcess:
             [sys.executable, "-m", "webconsole.cli", "emulator", "--host", "127.0.0.1", "--port", str(self.port),
              "--state-dir", str(self.state_dir)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        _wait_answering(self.url + "/control/v1/auth", self.process)
+        wait_until_answering(self.url + "/control/v1/auth", self.process)
         return self
 
     def kill(self) -> None:
@@ -108,7 +93,7 @@ class ConsoleProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "webconsole.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        _wait_answering(self.url + "/healthz", self.process)
+        wait_until_answering(self.url + "/healthz", self.process)
         return self
 
     def kill(self) -> None:

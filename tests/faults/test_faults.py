@@ -348,7 +348,7 @@ async def test_bridge_when_the_backend_is_killed_and_restarted(
 ) -> None:
     """A SIGKILLed Hanami takes its clusters with it: the page is told, the console keeps no lock
     or direct-mode record that would block or confuse the restarted backend."""
-    from tests.console.test_direct_io import DIGIT, Browser, closed, until
+    from tests.console.test_direct_io import DIGIT, Browser, closed
 
     browser = await Browser(console).login()
     try:
