@@ -203,6 +203,11 @@ class HanamiClient:
             raise BackendUnavailable(
                 f"cannot reach the Hanami backend ({type(exc).__name__})", endpoint=endpoint
             ) from None
+        except AttributeError:
+            # httpcore on anyio: a connection the backend reset while it was being set up has no socket
+            # left, and asking it for its TLS state raises AttributeError (seen when Hanami is killed)
+            log.warning("hanami %s: connection reset while connecting", endpoint)
+            raise BackendUnavailable("the Hanami backend reset the connection", endpoint=endpoint) from None
 
     @asynccontextmanager
     async def websocket(self, token: str, target: Target, uuid: str) -> AsyncIterator[ClientConnection]:

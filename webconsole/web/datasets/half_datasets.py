@@ -18,7 +18,7 @@ import logging
 import time
 from fastapi import FastAPI
 
-from webconsole.hanami.errors import HanamiError, NotFound, TokenExpired, Unauthorized
+from webconsole.hanami.errors import NotFound, TokenExpired, Unauthorized
 from webconsole.sessions import Session, read_record
 from webconsole.web.core.cleanup import register_sweep
 from webconsole.web.datasets.upload_state import DELETED_LATER, PENDING_DELETE, read_state, save_state
@@ -61,7 +61,7 @@ async def delete_now(app: FastAPI, dataset_uuid: str) -> bool:
         pass  # deleted already (by the upload's own clean-up, or by its owner)
     except (TokenExpired, Unauthorized):
         return False  # kept until the uploader logs in again (see refresh_tokens)
-    except HanamiError as exc:
+    except Exception as exc:  # Hanami away, or anything else: the record stays for the next sweep
         log.info("half-made dataset %s not deleted yet: %s", dataset_uuid, type(exc).__name__)
         return False
     await store.delete(PREFIX + dataset_uuid)
