@@ -100,7 +100,7 @@ async def test_killed_console_leaves_a_recoverable_cluster(emulator, tmp_path: P
 
 
 async def _expire_lock(store_url: str, uuid: str) -> None:
-    """Stands in for waiting LOCK_TTL (60 s): the dead console's lock is dropped through the store."""
+    """Stands in for waiting LOCK_TTL: the dead console's lock is dropped through the store."""
     from webconsole.sessions import open_store
     from webconsole.web.direct_io.locks import LOCK_PREFIX
 

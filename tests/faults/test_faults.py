@@ -389,3 +389,38 @@ async def test_an_upload_over_a_slow_link_completes(console, proxy: FaultProxy, 
     made = [d for d in (await hanami.list_datasets()).records() if d.get("name") == name]
     assert len(made) == 1 and (await hanami.dataset_progress(made[0]["uuid"]))["complete"] is True
     await hanami.delete_dataset(made[0]["uuid"])
+
+
+async def test_console_killed_with_an_open_bridge(
+    console: ConsoleServer, proxy: FaultProxy, hanami, store_url: str, tmp_path: Path,
+) -> None:
+    """The console holding a bridge is SIGKILLed: its lock lapses within seconds, and the other
+    replica's sweep returns the cluster to task mode; the page on that replica then offers direct IO."""
+    from tests.console.test_direct_io import Browser
+    from webconsole.hanami.errors import Conflict
+
+    doomed = ConsoleProcess(proxy.url, store_url, tmp_path).start()
+    browser = await Browser(doomed).login()  # type: ignore[arg-type]
+    try:
+        uuid = await browser.create_cluster()
+        ws, _ = await browser.bridge(uuid)
+        doomed.kill()
+        with pytest.raises(Conflict):  # "already DIRECT": the dead console left it there
+            await hanami.set_mode(uuid, "DIRECT")
+        other = Browser(console)
+        other.http.cookies.update(browser.http.cookies)
+
+        async def returned() -> bool:
+            page = await other.http.get(f"/clusters/{uuid}/direct")
+            return (page.status_code == 200 and 'data-testid="held-by"' not in page.text
+                    and 'data-testid="left-direct"' not in page.text)
+
+        await wait_for(returned, timeout=30)
+        with pytest.raises(Conflict):  # "already TASK": the sweep switched it back
+            await hanami.set_mode(uuid, "TASK")
+        await other.aclose()
+        await hanami.delete_cluster(uuid)
+    finally:
+        await browser.aclose()
+        if doomed.process.poll() is None:
+            doomed.kill()

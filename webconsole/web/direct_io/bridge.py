@@ -186,6 +186,7 @@ class Bridge(BridgeOperations):
                 ) from None
         self.direct = True
         await self._remember_direct_mode()
+        await self._refresh_lock()  # the lock's TTL is short: the switch may have taken a while
         await self.status("connecting", "Opening the cluster's websocket…")
         io = self.api.direct_io(self.cluster_uuid, reply_timeout=self.registry.reply_timeout)
         await io.open()
@@ -304,17 +305,20 @@ class Bridge(BridgeOperations):
             try:
                 item = await asyncio.wait_for(self.inbox.get(), wait)
             except TimeoutError:
-                now = time.monotonic()
+                item = None
+            now = time.monotonic()
+            # due checks run whether the page is quiet or busy (a stream of messages must not starve them)
+            if now >= next_watch:
+                await self._watch_session()
+                next_watch = time.monotonic() + self.registry.session_watch_interval
+            if now >= next_check and self.close_reason is None:
+                await self._housekeeping()
+                next_check = time.monotonic() + self.registry.housekeeping_interval
+            if item is None:
                 if self.job is None and now >= self.last_activity + self.registry.idle_timeout:
                     self.request_close(
                         f"The bridge was idle for {self.registry.idle_timeout:g} s and was closed.", CLOSE_IDLE
                     )
-                if now >= next_watch:
-                    await self._watch_session()
-                    next_watch = time.monotonic() + self.registry.session_watch_interval
-                if now >= next_check and self.close_reason is None:
-                    await self._housekeeping()
-                    next_check = time.monotonic() + self.registry.housekeeping_interval
                 continue
             if item is not JOB_DONE and item is not _DISCONNECTED:
                 self.last_seen = time.monotonic()
@@ -333,15 +337,14 @@ class Bridge(BridgeOperations):
 
     async def _watch_session(self) -> None:
         """The session's record in the shared store is the signal: a logout on any replica deletes
-        it, expiry lets it lapse. Either ends the bridge within ``session_watch_interval``."""
+        it, expiry lets it lapse. Either ends the bridge within ``session_watch_interval``. The lock
+        is refreshed at the same pace, so the lock of a killed console lapses within ``LOCK_TTL``."""
         if not await self.app.state.sessions.exists(self.session.id):
             self.request_close(SESSION_ENDED, CLOSE_SESSION)
-
-    async def _housekeeping(self) -> None:
-        """Refresh the lock, re-check the session (logout/expiry ends the bridge), renew the token."""
-        if self.pings and time.monotonic() - self.last_seen > LIVENESS_TIMEOUT:
-            self.request_close("The page stopped answering (network lost?).", CLOSE_IDLE)
             return
+        await self._refresh_lock()
+
+    async def _refresh_lock(self) -> None:
         holder = await read_record(self.store, LOCK_PREFIX + self.cluster_uuid)
         if holder is not None and holder.get("session") != session_hash(self.session.id):
             # our lock expired (the console stalled) and someone else holds it now
@@ -349,6 +352,15 @@ class Bridge(BridgeOperations):
             self.request_close("Direct IO on this cluster was taken over by another session.", CLOSE_BUSY)
             return
         await self.store.set(LOCK_PREFIX + self.cluster_uuid, self._lock_record(), LOCK_TTL)
+
+    async def _housekeeping(self) -> None:
+        """Refresh the lock, re-check the session (logout/expiry ends the bridge), renew the token."""
+        if self.pings and time.monotonic() - self.last_seen > LIVENESS_TIMEOUT:
+            self.request_close("The page stopped answering (network lost?).", CLOSE_IDLE)
+            return
+        await self._refresh_lock()
+        if self.close_reason is not None:
+            return
         session = await self.app.state.sessions.load(self.session.id, touch=self.active_since_check)
         self.active_since_check = False
         if session is None:

@@ -25,7 +25,7 @@ log = logging.getLogger("webconsole.direct_io")
 
 LOCK_PREFIX = "bridge:"
 MODE_PREFIX = "direct-mode:"
-LOCK_TTL = 60.0  # seconds; refreshed every ``housekeeping_interval`` while the bridge is open
+LOCK_TTL = 10.0  # seconds; refreshed every ``session_watch_interval`` (1 s) while the bridge is open
 MODE_TTL = 30 * 24 * 3600.0
 TASK_META_PREFIX = "task-meta:"  # what the tasks pages remember about a task (its name)
 
