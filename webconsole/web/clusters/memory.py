@@ -7,6 +7,8 @@ from. The console records these facts when they pass through it, in the shared k
 * ``cluster-template:<cluster uuid>`` — the template text the console created the cluster with
 * ``cluster-host:<cluster uuid>`` — the host uuid of the last switch_host done through the console
 * ``checkpoint-source:<checkpoint uuid>`` — JSON ``{"cluster_uuid", "cluster_name", "template"}``
+* ``dataset-facts:<dataset uuid>`` — JSON ``{"lines", "columns", "uploaded"}`` of a dataset uploaded
+  through the console (Hanami lists no date and reports no CSV column names)
 
 Records expire after ``MEMORY_TTL``; a missing record means "done outside this console" (or too
 long ago), and pages say so instead of guessing.
@@ -14,6 +16,7 @@ long ago), and pages say so instead of guessing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -24,6 +27,7 @@ MEMORY_TTL = 30 * 24 * 3600.0  # seconds
 TEMPLATE_PREFIX = "cluster-template:"
 HOST_PREFIX = "cluster-host:"
 CHECKPOINT_PREFIX = "checkpoint-source:"
+DATASET_PREFIX = "dataset-facts:"
 
 
 async def known_template(store: KeyValueStore, cluster_uuid: str) -> str | None:
@@ -72,6 +76,40 @@ async def remember_checkpoint_origin(
 
 async def forget_checkpoint(store: KeyValueStore, checkpoint_uuid: str) -> None:
     await store.delete(CHECKPOINT_PREFIX + checkpoint_uuid)
+
+
+async def remember_dataset(store: KeyValueStore, dataset_uuid: str, lines: int, columns: list[str],
+                           uploaded: str) -> None:
+    """What the upload learnt of a dataset: its rows, its CSV column names, when it was uploaded (UTC)."""
+    record = {"lines": lines, "columns": columns, "uploaded": uploaded}
+    await store.set(DATASET_PREFIX + dataset_uuid, json.dumps(record).encode("utf-8"), MEMORY_TTL)
+
+
+async def dataset_facts(store: KeyValueStore, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    """The remembered facts of these datasets (absent: uploaded elsewhere, or too long ago)."""
+    records = await asyncio.gather(*(read_record(store, DATASET_PREFIX + uuid) for uuid in uuids))
+    return {uuid: record for uuid, record in zip(uuids, records) if record is not None}
+
+
+def label_datasets(datasets: list[dict[str, Any]], facts: dict[str, dict[str, Any]]) -> None:
+    """Give every dataset record a ``label`` for pickers: the name and type, and for names that occur
+    more than once also the size and upload date (or the uuid's start when the console does not know)."""
+    counts: dict[str, int] = {}
+    for record in datasets:
+        counts[str(record.get("name", ""))] = counts.get(str(record.get("name", "")), 0) + 1
+    for record in datasets:
+        name, kind = str(record.get("name", "")), str(record.get("type", ""))
+        fact = facts.get(str(record.get("uuid", "")), {})
+        record["uploaded"] = fact.get("uploaded", "")
+        record["lines"] = record.get("lines", fact.get("lines"))
+        if counts[name] > 1:
+            unit = "images" if kind == "mnist" else "rows"
+            parts = [f"{record['lines']:,} {unit}" if isinstance(record["lines"], int) else "",
+                     f"uploaded {fact['uploaded']}" if fact.get("uploaded") else "",
+                     "" if fact else f"id {str(record.get('uuid', ''))[:8]}"]
+            record["label"] = f"{name} ({kind}, " + ", ".join(p for p in parts if p) + ")"
+        else:
+            record["label"] = f"{name} ({kind})"
 
 
 def resolve_host(hosts: list[dict[str, Any]], remembered: str | None) -> dict[str, Any] | None:

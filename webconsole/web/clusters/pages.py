@@ -283,7 +283,8 @@ async def _back_to_detail(request: Request, session: Any, uuid: str, message: st
 @router.get("/clusters/{uuid}", name="clusters_detail")
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     context = await _detail_context(request, api, require_uuid(uuid))
-    return await render(request, "clusters/detail.html", context)
+    # htmx (when the cluster's tasks end) gets the checkpoint and host panels only
+    return await render(request, "clusters/detail.html", context, block="cluster_actions")
 
 
 # ---------------------------------------------------------------------------------------- delete

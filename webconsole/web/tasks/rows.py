@@ -69,6 +69,9 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
     if state == "finished" and fraction == 0.0 and kind not in ("train", "request"):
         # Checkpoint save/restore tasks report 0.0 even when done (§4.24); train/request end at 1.0.
         fraction, kind = 1.0, "checkpoint save or restore"
+    # A train or request task that "finished" without one cycle did nothing (a dataset that does not
+    # fit the cluster, §4.23): Hanami calls it finished, the console must not show it as a success.
+    did_nothing = state == "finished" and kind in ("train", "request") and fraction == 0.0
     queued_day = str(record.get("queued", ""))[:10]
 
     def short(value: Any) -> str:
@@ -80,7 +83,7 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         "uuid": uuid, "state": state, "fraction": fraction,
         "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
         "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
-        "duration": duration, "name": meta.get("name", ""), "type": kind,
+        "duration": duration, "name": meta.get("name", ""), "type": kind, "did_nothing": did_nothing,
         "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
         "result_uuid": uuid if uuid in results else None,
     }
