@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from webconsole.sessions.base import KeyValueStore, read_record
@@ -28,6 +29,7 @@ TEMPLATE_PREFIX = "cluster-template:"
 HOST_PREFIX = "cluster-host:"
 CHECKPOINT_PREFIX = "checkpoint-source:"
 DATASET_PREFIX = "dataset-facts:"
+TASK_PREFIX = "task-meta:"  # name, type and dataset of a task queued through the console (tasks.rows)
 
 
 async def known_template(store: KeyValueStore, cluster_uuid: str) -> str | None:
@@ -76,6 +78,22 @@ async def remember_checkpoint_origin(
 
 async def forget_checkpoint(store: KeyValueStore, checkpoint_uuid: str) -> None:
     await store.delete(CHECKPOINT_PREFIX + checkpoint_uuid)
+
+
+async def remember_task(store: KeyValueStore, task_uuid: str, meta: dict[str, Any]) -> None:
+    """Record name, type and dataset of a task queued through the console, with a creation sequence."""
+    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
+    await store.set(TASK_PREFIX + task_uuid, data, MEMORY_TTL)
+
+
+def name_hosts(hosts: list[dict[str, Any]]) -> None:
+    """Give every host a ``label`` a person can read: "cpu host 1", "cpu host 2", "cuda host 1"
+    (numbered per type in Hanami's order; Hanami has no host names and its uuids change at restart)."""
+    seen: dict[str, int] = {}
+    for host in hosts:
+        kind = str(host.get("type", "")) or "host"
+        seen[kind] = seen.get(kind, 0) + 1
+        host["label"] = f"{kind} host {seen[kind]}"
 
 
 async def remember_dataset(store: KeyValueStore, dataset_uuid: str, lines: int, columns: list[str],
