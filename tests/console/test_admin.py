@@ -209,7 +209,7 @@ async def test_create_forms_check_rules_and_show_backend_refusals(app_client, em
         assert bad_user.status_code == 422
         assert "4 to 256 letters, digits, underscores or @, starting with a letter." in bad_user.text
         assert "4 to 256 letters, digits, underscores or spaces, starting with a letter." in bad_user.text
-        assert "8 to 4096 bytes." in bad_user.text
+        assert "At least 8 characters (at most 4096 bytes)." in bad_user.text
         assert "short" not in re.sub(r"<[^>]+>", "", bad_user.text).split("Password")[1][:200]
         duplicate = await app_client.post(
             "/users", data={"id": ADMIN_ID, "name": "Someone", "password": "long-enough-1", "csrf_token": csrf}

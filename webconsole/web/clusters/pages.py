@@ -224,7 +224,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
     if message := valid_name(name):
         errors["name"] = message
     if not check.ok:
-        errors["template"] = "Fix the template first (see below)."
+        errors["template"] = "Fix the template first: the problem is shown next to the template."
     if errors:
         return await render(request, "clusters/new.html", await _form_context(check, name, errors),
                             status_code=422)
