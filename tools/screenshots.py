@@ -99,10 +99,10 @@ def journey(page: Page, base: str, data: Path) -> dict[str, str]:
     expect(page.get_by_test_id("accuracy")).to_be_visible()
     cluster = cluster_url.removeprefix(base)
     return {
-        "home": "/", "datasets": "/datasets", "upload": "/datasets/upload", "clusters": "/clusters",
-        "new-cluster": "/clusters/new?example=mnist", "cluster": cluster, "new-task": "/tasks/new?cluster_uuid="
-        + cluster.rsplit("/", 1)[-1] + "&type=request", "result": result_url.removeprefix(base),
-        "direct-io": cluster + "/direct", "system": "/system", "audit": "/audit",
+        "home": "/", "datasets": "/datasets", "new-cluster": "/clusters/new?example=mnist", "cluster": cluster,
+        "new-task": "/tasks/new?cluster_uuid=" + cluster.rsplit("/", 1)[-1] + "&type=request",
+        "result": result_url.removeprefix(base), "direct-io": cluster + "/direct", "system": "/system",
+        "audit": "/audit",
     }
 
 
@@ -134,8 +134,8 @@ def main() -> int:
                 page = context.new_page()
                 pages = journey(page, base, Path(work) / "state" / "demo-data")
                 shoot(page, base, pages, out, "", full=False)
-                for scheme, width, suffix, wanted in (("dark", 1366, "-dark", ("home", "cluster", "result", "system")),
-                                                      ("light", 360, "-360", ("home", "cluster", "result"))):
+                for scheme, width, suffix, wanted in (("dark", 1366, "-dark", ("cluster", "result")),
+                                                      ("light", 360, "-360", ("cluster",))):
                     other = browser.new_context(viewport={"width": width, "height": 780}, color_scheme=scheme,
                                                 storage_state=context.storage_state())
                     shoot(other.new_page(), base, {k: v for k, v in pages.items() if k in wanted}, out, suffix,

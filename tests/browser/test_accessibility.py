@@ -128,3 +128,37 @@ def test_every_page_passes_axe_and_fits_the_window(browser: Browser, console_ser
     problems += [f"{path}: {found['overflow']} px wider than the window"
                  for path, found in report.items() if found["overflow"] > 0]
     assert not problems, f"{who} at {width} px, {scheme}:\n" + "\n".join(problems)
+
+
+def test_menu_one_line_when_wide_and_folded_when_narrow(browser: Browser, console_server: ConsoleServer) -> None:
+    base = console_server.url
+    for width, folded in ((1366, False), (360, True)):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        try:
+            page = context.new_page()
+            _log_in(page, base, ADMIN_ID, ADMIN_PASSWORD)
+            toggle = page.get_by_role("button", name="Menu")
+            links = page.locator("#mainnav a")
+            if not folded:
+                # every entry, the admin ones included, on one line: none left alone on a second one
+                tops = links.evaluate_all("links => links.map(a => Math.round(a.getBoundingClientRect().top))")
+                assert len(tops) >= 10 and len(set(tops)) == 1, tops
+                assert not toggle.is_visible()
+                # the user's name and the admin badge do not touch
+                gap = page.evaluate("""() => { const who = document.querySelector('.usermenu .who');
+                    return who.querySelector('.badge').getBoundingClientRect().left - who.querySelector('a').getBoundingClientRect().right; }""")
+                assert gap >= 4, gap
+                continue
+            # narrow: folded behind the button, which opens and closes it (Escape too)
+            assert not links.first.is_visible()
+            assert toggle.get_attribute("aria-expanded") == "false"
+            toggle.click()
+            assert toggle.get_attribute("aria-expanded") == "true" and links.first.is_visible()
+            links.filter(has_text="Clusters").click()
+            page.wait_for_url(base + "/clusters")
+            page.get_by_role("button", name="Menu").click()
+            page.keyboard.press("Escape")
+            assert not page.locator("#mainnav a").first.is_visible()
+            assert page.evaluate("() => document.activeElement.classList.contains('menu-toggle')")
+        finally:
+            context.close()
