@@ -76,3 +76,30 @@ def test_actions_cells_line_up_and_choices_sit_by_their_words(page: Page, consol
         expect(page.get_by_test_id("bridge-status")).to_have_attribute("data-state", "closed", timeout=15_000)
     finally:
         _backend(emulator.url, lambda api: api.delete_cluster(cluster))
+
+
+def test_direct_io_fits_a_phone_once_connected(browser, console_server: ConsoleServer, emulator) -> None:
+    from tests.browser.axe import sideways_overflow
+
+    base = console_server.url
+    context = browser.new_context(viewport={"width": 360, "height": 780})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    browser_login(page, base)
+    cluster = _create_cluster_in_console(page, base, f"phone {secrets.token_hex(3)}")
+    try:
+        page.goto(f"{base}/clusters/{cluster}/direct")
+        page.get_by_role("button", name="Start direct IO").click()
+        expect(page.get_by_test_id("bridge-status")).to_have_attribute("data-state", "open")
+        canvas, preview = page.get_by_test_id("draw-canvas"), page.locator("#dio-preview")
+        expect(canvas).to_be_visible()
+        # the drawing area and the 28×28 preview are whole on the screen, and nothing scrolls sideways
+        for element in (canvas, preview):
+            box = element.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
+        assert sideways_overflow(page) == 0
+        page.get_by_role("button", name="Disconnect").click()
+        expect(page.get_by_test_id("bridge-status")).to_have_attribute("data-state", "closed")
+    finally:
+        context.close()
+        _backend(emulator.url, lambda api: api.delete_cluster(cluster))
