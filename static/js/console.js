@@ -60,16 +60,23 @@ document.addEventListener("htmx:afterRequest", function (event) {
   });
 })();
 
-// A table that scrolls sideways inside its box (narrow screens) must be reachable by keyboard:
-// it takes the focus, and the arrow keys scroll it.
+// A box that scrolls inside the page (a wide table on a narrow screen, a long message in <pre>)
+// must be reachable by keyboard: it takes the focus, and the arrow keys scroll it.
 (function () {
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+  function scrolls(box) {
+    var style = getComputedStyle(box);
+    var sideways = box.scrollWidth > box.clientWidth + 1 && /auto|scroll/.test(style.overflowX);
+    var down = box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(style.overflowY);
+    return sideways || down;
+  }
   function mark() {
-    document.querySelectorAll("main table, main .table-scroll").forEach(function (box) {
-      var scrolls = box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== "visible";
-      if (scrolls && !box.hasAttribute("tabindex")) {
+    document.querySelectorAll("main table, main .table-scroll, main pre, main .brick-layout").forEach(function (box) {
+      var needs = scrolls(box) && !box.querySelector(FOCUSABLE);
+      if (needs && !box.hasAttribute("tabindex")) {
         box.setAttribute("tabindex", "0");
         box.dataset.scrollFocus = "1";
-      } else if (!scrolls && box.dataset.scrollFocus) {
+      } else if (!needs && box.dataset.scrollFocus) {
         box.removeAttribute("tabindex");
         delete box.dataset.scrollFocus;
       }
@@ -78,4 +85,5 @@ document.addEventListener("htmx:afterRequest", function (event) {
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", mark); } else { mark(); }
   window.addEventListener("resize", mark);
   document.addEventListener("htmx:afterSettle", mark);
+  document.addEventListener("toggle", mark, true);  // a <details> opened: its contents may scroll
 })();
