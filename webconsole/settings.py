@@ -68,8 +68,20 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         2 * 1024**3, gt=0, description="Largest accepted upload file, in bytes."
     )
+    policy_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["admin", "member"],
+        description="Roles the backend's access policy grants something (comma separated); the roles "
+                    "offered when a user is assigned to a project.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: Literal["text", "json"] = Field("text", description="text or json (one object a line).")
+
+    @field_validator("policy_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

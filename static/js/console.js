@@ -36,3 +36,54 @@ document.addEventListener("htmx:afterRequest", function (event) {
     document.querySelectorAll("#alerts .offline").forEach(function (node) { node.remove(); });
   }
 });
+
+// On a narrow screen the main menu folds behind the "Menu" button (CSS shows the button only
+// then, and only once this script runs: without JavaScript the menu simply stays open).
+(function () {
+  var header = document.querySelector(".topbar");
+  var toggle = header && header.querySelector(".menu-toggle");
+  var nav = document.getElementById("mainnav");
+  if (!toggle || !nav) { return; }
+  header.classList.add("has-menu-toggle");
+  toggle.addEventListener("click", function () {
+    var open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    nav.classList.toggle("open", open);
+    if (open) { var first = nav.querySelector("a"); if (first) { first.focus(); } }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && nav.classList.contains("open")) {
+      toggle.setAttribute("aria-expanded", "false");
+      nav.classList.remove("open");
+      toggle.focus();
+    }
+  });
+})();
+
+// A box that scrolls inside the page (a wide table on a narrow screen, a long message in <pre>)
+// must be reachable by keyboard: it takes the focus, and the arrow keys scroll it.
+(function () {
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+  function scrolls(box) {
+    var style = getComputedStyle(box);
+    var sideways = box.scrollWidth > box.clientWidth + 1 && /auto|scroll/.test(style.overflowX);
+    var down = box.scrollHeight > box.clientHeight + 1 && /auto|scroll/.test(style.overflowY);
+    return sideways || down;
+  }
+  function mark() {
+    document.querySelectorAll("main table, main .table-scroll, main pre, main .brick-layout").forEach(function (box) {
+      var needs = scrolls(box) && !box.querySelector(FOCUSABLE);
+      if (needs && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.dataset.scrollFocus = "1";
+      } else if (!needs && box.dataset.scrollFocus) {
+        box.removeAttribute("tabindex");
+        delete box.dataset.scrollFocus;
+      }
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", mark); } else { mark(); }
+  window.addEventListener("resize", mark);
+  document.addEventListener("htmx:afterSettle", mark);
+  document.addEventListener("toggle", mark, true);  // a <details> opened: its contents may scroll
+})();

@@ -11,6 +11,7 @@
     }
     var data = JSON.parse(source.textContent);
     var isBar = data.kind === "bar";
+    var colors = window.consoleChartColors || { bar: "rgba(45, 91, 215, 0.65)", line: "#2d5bd7" };
     var chart = new Chart(canvas, {
       type: isBar ? "bar" : "line",
       data: {
@@ -18,8 +19,8 @@
         datasets: [{
           label: data.label,
           data: data.values,
-          backgroundColor: isBar ? "rgba(45, 91, 215, 0.65)" : "rgba(45, 91, 215, 0.15)",
-          borderColor: "#2d5bd7",
+          backgroundColor: isBar ? colors.bar : "rgba(45, 91, 215, 0.15)",
+          borderColor: colors.line,
           borderWidth: isBar ? 1 : 1.5,
           pointRadius: isBar ? undefined : 0,
           tension: 0

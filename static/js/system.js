@@ -28,7 +28,8 @@
       if (!chart) {
         chart = charts[key] = new Chart(canvas, {
           type: "line",
-          data: { labels: labels(values.length), datasets: [{ label: canvas.dataset.label + " (" + canvas.dataset.unit + ")", data: values, pointRadius: 0, borderWidth: 2, tension: 0.2 }] },
+          data: { labels: labels(values.length), datasets: [{ label: canvas.dataset.label + " (" + canvas.dataset.unit + ")", data: values, pointRadius: 0, borderWidth: 2, tension: 0.2,
+                     borderColor: (window.consoleChartColors || {}).line, backgroundColor: (window.consoleChartColors || {}).bar }] },
           options: { animation: false, responsive: true, maintainAspectRatio: false, plugins: { legend: { display: false } },
                      scales: { x: { ticks: { maxTicksLimit: 8 } }, y: { beginAtZero: true } } }
         });

@@ -98,8 +98,9 @@ def test_cluster_life_cycle(page: Page, console_server: ConsoleServer, emulator)
         assert other
         host_select.select_option(other)
         page.get_by_role("button", name="Move cluster").click()
-        expect(page.get_by_role("status").first).to_contain_text(f"Cluster moved to host {other}")
-        expect(page.get_by_test_id("cluster-host")).to_contain_text(other)
+        expect(page.get_by_role("status").first).to_contain_text(f"(id {other})")
+        expect(page.get_by_test_id("cluster-host")).to_contain_text(re.compile(r"^\s*(cpu|cuda) host \d"))
+        expect(page.get_by_test_id("cluster-host").locator("code.uuid")).to_have_text(other, use_inner_text=False)
         page.goto(base + "/hosts")
         expect(page.locator(f'tr[data-uuid="{other}"]')).to_contain_text(name)
 

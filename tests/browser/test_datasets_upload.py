@@ -82,7 +82,7 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
         "Images file (idx3-ubyte)": demo_files.small_images, "Labels file (idx1-ubyte)": demo_files.small_labels})
     page.get_by_role("link", name="Open the dataset").click()
     expect(page.get_by_test_id("lines")).to_have_text("200")
-    expect(page.get_by_test_id("inputs")).to_have_text("784")
+    expect(page.get_by_test_id("inputs")).to_have_text("784 (28 × 28)")
     expect(page.get_by_test_id("outputs")).to_have_text("10")
 
     # 3. broken files: the precise message, and nothing new on Hanami
@@ -109,6 +109,12 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
     csv_form.get_by_role("button", name="Upload").click()
     expect(page.locator("#csv-error")).to_contain_text(
         "measurements.csv: line 3 has 3 values but the header has 2 columns")
+    # A picture chosen by mistake is called what it is, not "Windows line endings".
+    picture = tmp_path / "photo.csv"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    csv_form.get_by_label("CSV file").set_input_files(str(picture))
+    csv_form.get_by_role("button", name="Upload").click()
+    expect(page.locator("#csv-error")).to_contain_text("photo.csv is not a CSV file: it holds binary data")
     assert set(backend_datasets(emulator.url)) == before
 
     # 4. delete the CSV dataset through the confirmation page
@@ -192,6 +198,9 @@ def test_upload_works_without_javascript(browser, console_server: ConsoleServer,
         expect(page.get_by_test_id("upload-status")).to_have_attribute("data-phase", "done", timeout=30_000)
         page.get_by_role("link", name="Open the dataset").click()
         expect(page.get_by_test_id("lines")).to_have_text("400")
+        # Hanami reports 0 inputs and outputs for a CSV: the page shows the column names a template must match
+        expect(page.get_by_test_id("columns")).to_have_text("test_input, test_output")
+        expect(page.get_by_test_id("inputs")).to_have_count(0)
     finally:
         context.close()
     delete_datasets(emulator.url, [uuid for uuid, row in backend_datasets(emulator.url).items() if row["name"] == name])

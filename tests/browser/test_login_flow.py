@@ -36,7 +36,12 @@ def test_login_home_switch_project_logout(page: Page, console_server: ConsoleSer
     expect(page.get_by_role("heading", name="Welcome, Test Admin")).to_be_visible()
     expect(page.get_by_test_id("current-project")).to_contain_text("project admin")
 
-    page.get_by_role("button", name=f"Switch to {project}").click()
+    # A pick from the projects the admin is assigned to (and the virtual admin project), nothing to type.
+    picker = page.get_by_label("Switch to", exact=True)
+    expect(picker.locator(f'option[value="{project}"]')).to_have_count(1)
+    expect(page.get_by_test_id("switch-project").locator("input:not([type=hidden])")).to_have_count(0)
+    picker.select_option(project)
+    page.get_by_role("button", name="Switch project").click()
     expect(page.get_by_test_id("current-project")).to_contain_text(f"project {project}")
     expect(page.get_by_role("status")).to_contain_text(f"Switched to project {project}")
 

@@ -72,6 +72,11 @@ async def create_member(client: httpx.AsyncClient, csrf: str, user: str, project
     assert response.status_code == 303, response.text[:800]
 
 
+async def hanami_user(emulator_url: str, user: str) -> dict:
+    async with HanamiClient(emulator_url) as hanami:
+        return await hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token).get_user(user)
+
+
 async def admin_cleanup(emulator_url: str, users: list[str], projects: list[str]) -> None:
     async with HanamiClient(emulator_url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
@@ -204,7 +209,7 @@ async def test_create_forms_check_rules_and_show_backend_refusals(app_client, em
         assert bad_user.status_code == 422
         assert "4 to 256 letters, digits, underscores or @, starting with a letter." in bad_user.text
         assert "4 to 256 letters, digits, underscores or spaces, starting with a letter." in bad_user.text
-        assert "8 to 4096 bytes." in bad_user.text
+        assert "At least 8 characters (at most 4096 bytes)." in bad_user.text
         assert "short" not in re.sub(r"<[^>]+>", "", bad_user.text).split("Password")[1][:200]
         duplicate = await app_client.post(
             "/users", data={"id": ADMIN_ID, "name": "Someone", "password": "long-enough-1", "csrf_token": csrf}
@@ -232,10 +237,20 @@ async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, 
         detail = await app_client.get(f"/users/{user}")
         assert '<span class="badge badge-admin">admin</span>' in detail.text
         assert "Delete user" in detail.text
-        data = {"project_id": project, "role": "tester", "is_project_admin": "1", "csrf_token": csrf}
+        # Hanami takes any project id and any role; the console offers and accepts only real ones.
+        typo = {"project_id": project, "role": "member", "csrf_token": csrf}
+        refused = await app_client.post(f"/users/{user}/projects", data=typo)
+        assert refused.status_code == 422 and f"There is no project &#39;{project}&#39;" in refused.text
+        await create_project(app_client, csrf, project, "Boss project")
+        unknown_role = await app_client.post(f"/users/{user}/projects", data={**typo, "role": "tester"})
+        assert unknown_role.status_code == 422 and "The access policy knows no role &#39;tester&#39;" in unknown_role.text
+        assert "tester" not in str((await hanami_user(emulator.url, user)).get("projects"))
+        detail = await app_client.get(f"/users/{user}")
+        assert f'<option value="{project}"' in detail.text and '<option value="member"' in detail.text
+        data = {"project_id": project, "role": "member", "is_project_admin": "1", "csrf_token": csrf}
         assert (await app_client.post(f"/users/{user}/projects", data=data)).status_code == 303
         detail = await app_client.get(f"/users/{user}")
-        assert "tester" in detail.text and "(not an existing project)" in detail.text
+        assert "<td>member</td>" in detail.text
         conflict = await app_client.post(f"/users/{user}/projects", data=data, headers={"HX-Request": "true"})
         assert conflict.status_code == 422
         assert "is already assigned to user" in conflict.text
@@ -244,12 +259,12 @@ async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, 
         assert confirm.status_code == 200 and "Remove project" in confirm.text
         removed = await app_client.post(f"/users/{user}/projects/{project}/remove", data={"csrf_token": csrf})
         assert removed.status_code == 303
-        assert "tester" not in (await app_client.get(f"/users/{user}")).text
+        assert "<td>member</td>" not in (await app_client.get(f"/users/{user}")).text
         deleted = await app_client.post(f"/users/{user}/delete", data={"csrf_token": csrf})
         assert deleted.status_code == 303 and deleted.headers["location"].endswith("/users")
         assert (await app_client.get(f"/users/{user}")).status_code == 404
     finally:
-        await admin_cleanup(emulator.url, [user], [])
+        await admin_cleanup(emulator.url, [user], [project])
 
 
 async def test_self_delete_hidden_and_refused(app_client) -> None:
@@ -285,12 +300,14 @@ async def test_my_account_for_admin_and_member(app_client, emulator) -> None:
         await create_member(app_client, csrf, member, project)
         page = await app_client.get("/account")
         assert page.status_code == 200
-        assert "virtual" in page.text and 'action="/project"' in page.text
+        # an admin's assignments are all listed: no field to type a project id into
+        assert "virtual" in page.text and 'id="project_id"' not in page.text
         async with httpx.AsyncClient(transport=app_client._transport, base_url="http://console.test") as other:
             await login(other, member, MEMBER_PASSWORD)
             mine = await other.get("/account")
             assert mine.status_code == 200
             assert "Hanami has no way for a non-admin to list their own projects" in mine.text
             assert f'<dd data-testid="account-project">{project}</dd>' in mine.text
+            assert 'id="project_id"' in mine.text  # a member may know of an assignment the console has not seen
     finally:
         await admin_cleanup(emulator.url, [member], [project])

@@ -10,6 +10,7 @@ import httpx
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
 from tests.console.test_admin import MEMBER_PASSWORD, admin_cleanup, create_member, create_project
 from webconsole.hanami.client import HanamiClient
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 from webconsole.web.admin.audit import parse_backend_time
 
 
@@ -101,3 +102,46 @@ async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, em
                 assert "101–101 of 101</span>" in second.text and len(rows_of(second.text)) == 1
         finally:
             await admin.delete_user(user)
+
+
+async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, emulator, demo_files) -> None:
+    from tests.console.test_clusters import create_cluster
+
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = f"Audited {secrets.token_hex(3)}"
+    cluster = await create_cluster(app_client, csrf, name)
+    try:
+        # The console's row: its detail names the cluster, the uuid stays as a detail to copy.
+        deleted = await app_client.post(f"/clusters/{cluster}/delete", data={"csrf_token": csrf})
+        assert deleted.status_code == 303
+        console = await app_client.get("/audit", params={"source": "console", "q": cluster})
+        assert rows_of(console.text) == ["console"]
+        row = console.text.split('<tr class="source-console"')[1].split("</tr>")[0]
+        assert f'<code class="uuid copy-id">{cluster}</code>' in row
+        # Hanami's row: what was done in words, the endpoint beside it.
+        backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/cluster", "method": "POST"})
+        first = backend.text.split('<tr class="source-backend"')[1].split("</tr>")[0]
+        assert "create cluster" in first and "<code>v1/cluster</code>" in first
+        # A detail naming a listed cluster reads its name, not its uuid.
+        other = await create_cluster(app_client, csrf, name + " b", EXAMPLE_CSV_TEMPLATE)
+        async with HanamiClient(emulator.url) as hanami:
+            api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+            dataset = await api.upload_csv(f"audit curve {secrets.token_hex(3)}", demo_files.csv)
+        try:
+            queued = await app_client.post("/tasks/new", data={
+                "csrf_token": csrf, "name": "audited request", "type": "request", "cluster_uuid": other,
+                "dataset_uuid": dataset, "repeat": "1"})
+            assert queued.status_code == 303, queued.text[:500]
+            page = await app_client.get("/audit", params={"source": "console", "action": "create task", "q": other})
+            row = page.text.split('<tr class="source-console"')[1].split("</tr>")[0]
+            assert f"on cluster &#39;{name} b&#39;" in row and f'<code class="uuid copy-id">{other}</code>' in row
+        finally:
+            await app_client.post(f"/clusters/{other}/delete", data={"csrf_token": csrf})
+            async with HanamiClient(emulator.url) as hanami:
+                api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+                await api.delete_dataset(dataset)
+    finally:
+        async with HanamiClient(emulator.url) as hanami:
+            api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+            if (await api.list_clusters()).find("uuid", cluster):
+                await api.delete_cluster(cluster)

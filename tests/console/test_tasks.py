@@ -287,3 +287,30 @@ async def test_checkpoint_tasks_show_as_done_although_hanami_reports_zero(app_cl
     assert listed is not None and listed["percentage"] == "0.000000"  # what Hanami says (§4.24)
     assert 'aria-valuenow="100.0"' in fragment and "checkpoint save or restore" in fragment
     await hanami.delete_checkpoint(saved["uuid"])
+
+
+async def test_checkpoint_tasks_queued_through_the_console_are_named(app_client, hanami, cluster) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("named save")
+    saved = await app_client.post(f"/clusters/{cluster['uuid']}/save", data={"csrf_token": csrf, "checkpoint_name": name})
+    assert saved.status_code == 303
+
+    async def listed() -> str | None:
+        response = await app_client.get(f"/clusters/{cluster['uuid']}/tasks", headers=POLL)
+        return response.text if f"Save checkpoint {name}" in response.text and 'data-state="finished"' in response.text else None
+
+    fragment = await wait_for(listed, timeout=30)
+    assert "checkpoint save<" in fragment and "checkpoint save or restore" not in fragment.split(f"Save checkpoint {name}")[1][:300]
+    checkpoint = (await hanami.list_checkpoints()).find("name", name)
+    assert checkpoint is not None
+    restored = await app_client.post(f"/clusters/{cluster['uuid']}/restore",
+                                     data={"csrf_token": csrf, "checkpoint_uuid": checkpoint["uuid"]})
+    assert restored.status_code == 303
+    restore_listed = await wait_for(lambda: _text_if(app_client, cluster["uuid"], f"Restore checkpoint {name}"), timeout=30)
+    assert "checkpoint restore" in restore_listed
+    await hanami.delete_checkpoint(checkpoint["uuid"])
+
+
+async def _text_if(client, cluster_uuid: str, needle: str) -> str | None:
+    response = await client.get(f"/clusters/{cluster_uuid}/tasks", headers=POLL)
+    return response.text if needle in response.text else None

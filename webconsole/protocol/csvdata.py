@@ -62,6 +62,10 @@ def _cell_problem(cell: str) -> str:
     return f"'{cell}' is not a number (allowed: numbers like -3 or 0.25, and null, true, false)"
 
 
+# The first bytes of common binary files (PNG, JPEG, GIF, PDF, ZIP/XLSX, gzip, IDX as in MNIST).
+BINARY_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"\x00\x00\x08")
+
+
 def validate_csv(path: str | os.PathLike[str]) -> CsvInfo:
     """Check a CSV file strictly before it is uploaded to Hanami; read line by line.
 
@@ -87,6 +91,11 @@ def validate_csv(path: str | os.PathLike[str]) -> CsvInfo:
                 raise DataFormatError(f"{name}: line {number} is longer than {MAX_LINE_BYTES} bytes; "
                                       "this is not a usable CSV file.", line=number)
             body = raw[:-1] if raw.endswith(b"\n") else raw
+            if number == 1 and (b"\x00" in raw or raw.startswith(BINARY_SIGNATURES)):
+                raise DataFormatError(
+                    f"{name} is not a CSV file: it holds binary data (an image, an archive or a program file?). "
+                    "Choose a text file with comma-separated values: a header line with the column names, "
+                    "then one line of numbers per sample.", line=1)
             if b"\r" in body:
                 raise DataFormatError(
                     f"{name}: line {number} contains a carriage return (Windows line endings). Hanami only "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -14,6 +16,44 @@ from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import render
 
 router = resource_router()
+
+# The console's action codes and Hanami's (method, endpoint) pairs, in plain words.
+ACTION_WORDS = {
+    "direct_io_open": "direct IO started", "direct_io_close": "direct IO ended",
+    "direct_io_template": "direct IO: template given", "direct_io_task_mode": "direct IO: cluster back to tasks",
+    "direct_io_replay_upload": "direct IO: replay uploaded", "dataset delete": "delete dataset",
+    "dataset upload": "upload dataset",
+}
+ENDPOINT_WORDS = {
+    ("POST", "v1/project"): "create project", ("DELETE", "v1/project"): "delete project",
+    ("POST", "v1/user"): "create user", ("DELETE", "v1/user"): "delete user",
+    ("POST", "v1/user/project"): "assign project", ("DELETE", "v1/user/project"): "remove project",
+    ("POST", "v1/cluster"): "create cluster", ("DELETE", "v1/cluster"): "delete cluster",
+    ("POST", "v1/cluster/save"): "save checkpoint", ("POST", "v1/cluster/load"): "restore checkpoint",
+    ("PUT", "v1/cluster/switch_host"): "move cluster to another host", ("PUT", "v1/cluster/set_mode"): "switch cluster mode",
+    ("POST", "v1/task"): "create task", ("DELETE", "v1/task"): "delete or abort task",
+    ("POST", "v1/mnist/dataset"): "start MNIST upload", ("PUT", "v1/mnist/dataset"): "finish MNIST upload",
+    ("POST", "v1/csv/dataset"): "start CSV upload", ("PUT", "v1/csv/dataset"): "finish CSV upload",
+    ("DELETE", "v1/dataset"): "delete dataset", ("POST", "v1/dataset/check"): "check accuracy",
+    ("DELETE", "v1/checkpoint"): "delete checkpoint", ("DELETE", "v1/request_result"): "delete result",
+    ("PUT", "v1/token"): "switch project or renew login", ("POST", "v1/token"): "log in",
+}
+UUID_IN_TEXT = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
+
+
+def action_words(action: str, method: str = "") -> str:
+    """What an audit row's action means, for a person who never saw an endpoint."""
+    if method:
+        return ENDPOINT_WORDS.get((method, action.lstrip("/")), "")
+    return ACTION_WORDS.get(action, "")
+
+
+def named_detail(detail: str, names: dict[str, str]) -> tuple[str, list[str]]:
+    """The detail with every uuid the console can name replaced by 'name'; the uuids, for copying."""
+    uuids = UUID_IN_TEXT.findall(detail)
+    text = UUID_IN_TEXT.sub(lambda match: f"'{names[match.group(0)]}'" if match.group(0) in names
+                            else match.group(0)[:8] + "…", detail)
+    return text, uuids
 
 BACKEND_PAGE_SIZE = 100
 MAX_BACKEND_PAGES = 1000  # 100,000 entries; full pages are cached, so only the tail is fetched again
@@ -96,6 +136,21 @@ def _matches(row: dict[str, Any], filters: dict[str, str], since: float | None, 
     return True
 
 
+async def _name_uuids(api: Any, rows: list[dict[str, Any]]) -> None:
+    """Clusters and datasets named in the shown rows' details by name (two listings, whatever the page)."""
+    if not any(UUID_IN_TEXT.search(row["detail"]) for row in rows):
+        for row in rows:
+            row["detail_text"], row["uuids"] = row["detail"], []
+        return
+    listings = await asyncio.gather(api.list_clusters(), api.list_datasets(), return_exceptions=True)
+    names: dict[str, str] = {}
+    for listing in listings:
+        if not isinstance(listing, BaseException):
+            names.update({str(r.get("uuid")): str(r.get("name")) for r in listing.records()})
+    for row in rows:
+        row["detail_text"], row["uuids"] = named_detail(row["detail"], names)
+
+
 @router.get("/audit", name="audit_page")
 async def timeline(request: Request, session: CurrentSession, api: Hanami) -> Response:
     query = request.query_params
@@ -121,9 +176,12 @@ async def timeline(request: Request, session: CurrentSession, api: Hanami) -> Re
                          "user": item.user_id, "action": item.action, "method": "", "detail": item.detail,
                          "client": item.client, "outcome": item.outcome, "source": "console"})
     rows = [row for row in rows if _matches(row, filters, since, until)]
-    page = paginate(request, rows, search=("user", "action", "method", "detail", "client"),
+    for row in rows:
+        row["words"] = action_words(row["action"], row["method"])
+    page = paginate(request, rows, search=("user", "action", "words", "method", "detail", "client"),
                     sortable=("time", "user", "action", "method", "source"), default_sort="time",
                     default_order="desc", extra_params=FILTERS)
+    await _name_uuids(api, page.rows)
     return await render(request, "audit/list.html", {
         "page": page, "filters": filters, "methods": METHODS, "truncated": truncated,
         "max_entries": MAX_BACKEND_PAGES * BACKEND_PAGE_SIZE,

@@ -9,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from webconsole.hanami.errors import BackendError, BackendUnavailable
+from webconsole.web.clusters.memory import name_hosts
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.render import render
 
@@ -57,6 +58,8 @@ async def detail(request: Request, session: CurrentSession, api: Hanami) -> Resp
     if range_name not in RANGES:
         range_name = "seconds"
     hosts, info, series = await asyncio.gather(api.list_hosts(), api.system_info(), measurements(api))
+    host_rows = hosts.records()
+    name_hosts(host_rows)
     # The thread map answers 500 while Hanami starts and always on some installs (§14): asked once
     # per page view, never retried in a loop.
     try:
@@ -64,7 +67,7 @@ async def detail(request: Request, session: CurrentSession, api: Hanami) -> Resp
     except (BackendError, BackendUnavailable):
         thread_map = None
     return await render(request, "system/detail.html", {
-        "hosts": hosts.records(), "info": info, "packages": packages_view(info), "thread_map": thread_map,
+        "hosts": host_rows, "info": info, "packages": packages_view(info), "thread_map": thread_map,
         "series": series, "range": range_name, "ranges": RANGES, "metrics": METRICS,
         "summaries": {key: summary(series[key], range_name) for key, _, _ in METRICS},
         "poll_seconds": POLL_SECONDS,

@@ -50,13 +50,22 @@ async def _refused(request: Request, session: Session, action: str, detail: str)
     await request.app.state.audit.record(session.user_id, action, detail, client_address(request), "refused")
 
 
+async def _project_ids(api: HanamiAPI) -> list[str]:
+    return sorted(str(row.get("id")) for row in (await api.list_projects()).records())
+
+
+def _roles(request: Request) -> list[str]:
+    """The roles the backend's access policy knows (setting ``POLICY_ROLES``; Hanami cannot tell)."""
+    return list(request.app.state.settings.policy_roles) or list(ROLE_SUGGESTIONS)
+
+
 async def _detail_page(request: Request, api: HanamiAPI, user_id: str, *, assign_values: dict | None = None,
                        assign_errors: dict | None = None, backend_error: str = "", status_code: int = 200,
                        block: str | None = None) -> Response:
     user = await api.get_user(user_id)
-    projects = [row.get("id") for row in (await api.list_projects()).records()]
+    projects = await _project_ids(api)
     return await render(request, "users/detail.html", {
-        "user": user, "known_projects": projects, "roles": ROLE_SUGGESTIONS, "rules": ASSIGN_RULES,
+        "user": user, "known_projects": projects, "roles": _roles(request), "rules": ASSIGN_RULES,
         "values": assign_values or {"role": "member"}, "errors": assign_errors or {},
         "backend_error": backend_error,
     }, status_code=status_code, block=block)
@@ -125,6 +134,14 @@ async def assign_project(
     values = {"project_id": project_id.strip(), "role": role.strip(),
               "is_project_admin": checkbox(is_project_admin)}
     errors = check_fields(values, ASSIGN_RULES)
+    # Hanami accepts any project id and any role (§2.1): a typo would assign a project that does not
+    # exist, or a role that grants nothing. Only listed projects and the policy's roles are offered.
+    if "project_id" not in errors and values["project_id"] not in await _project_ids(api):
+        errors["project_id"] = (f"There is no project '{values['project_id']}'. Choose one from the list, "
+                                "or create the project first on the projects page.")
+    if "role" not in errors and values["role"] not in _roles(request):
+        errors["role"] = (f"The access policy knows no role '{values['role']}', so it would grant nothing. "
+                          f"Choose {' or '.join(_roles(request))}.")
     backend_error = ""
     if not errors:
         try:

@@ -11,7 +11,7 @@ import asyncio
 from fastapi import Request
 from fastapi.responses import Response
 
-from webconsole.web.clusters.memory import known_host, resolve_host
+from webconsole.web.clusters.memory import known_host, name_hosts, resolve_host
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import render
@@ -31,6 +31,7 @@ async def list(request: Request, session: CurrentSession, api: Hanami) -> Respon
         host = resolve_host(hosts, host_uuid)
         if host is not None:
             placement[host["uuid"]].append({**cluster, "recorded": host_uuid is not None})
+    name_hosts(hosts)
     for position, host in enumerate(hosts):
         host["index"] = position + 1
         host["cluster_count"] = len(placement[host["uuid"]])

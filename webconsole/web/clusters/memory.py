@@ -12,6 +12,8 @@ from. The console records these facts when they pass through it, in the shared k
 * ``cluster-bricks-seen:<cluster uuid>`` — JSON ``{"input": [...], "output": [...]}``: brick names
   Hanami has shown it has (a CSV request result named after the input brick, a direct-IO answer
   from the output brick); the only names the bridge sends for a declared template
+* ``dataset-facts:<dataset uuid>`` — JSON ``{"lines", "columns", "uploaded"}`` of a dataset uploaded
+  through the console (Hanami lists no date and reports no CSV column names)
 
 Records expire after ``MEMORY_TTL``; a missing record means "done outside this console" (or too
 long ago), and pages say so instead of guessing.
@@ -19,6 +21,7 @@ long ago), and pages say so instead of guessing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -32,6 +35,8 @@ HOST_PREFIX = "cluster-host:"
 CHECKPOINT_PREFIX = "checkpoint-source:"
 DECLARED_PREFIX = "cluster-template-declared:"
 SEEN_PREFIX = "cluster-bricks-seen:"
+DATASET_PREFIX = "dataset-facts:"
+TASK_PREFIX = "task-meta:"  # name, type and dataset of a task queued through the console (tasks.rows)
 
 
 async def known_template(store: KeyValueStore, cluster_uuid: str) -> str | None:
@@ -107,6 +112,56 @@ async def remember_checkpoint_origin(
 
 async def forget_checkpoint(store: KeyValueStore, checkpoint_uuid: str) -> None:
     await store.delete(CHECKPOINT_PREFIX + checkpoint_uuid)
+
+
+async def remember_task(store: KeyValueStore, task_uuid: str, meta: dict[str, Any]) -> None:
+    """Record name, type and dataset of a task queued through the console, with a creation sequence."""
+    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
+    await store.set(TASK_PREFIX + task_uuid, data, MEMORY_TTL)
+
+
+def name_hosts(hosts: list[dict[str, Any]]) -> None:
+    """Give every host a ``label`` a person can read: "cpu host 1", "cpu host 2", "cuda host 1"
+    (numbered per type in Hanami's order; Hanami has no host names and its uuids change at restart)."""
+    seen: dict[str, int] = {}
+    for host in hosts:
+        kind = str(host.get("type", "")) or "host"
+        seen[kind] = seen.get(kind, 0) + 1
+        host["label"] = f"{kind} host {seen[kind]}"
+
+
+async def remember_dataset(store: KeyValueStore, dataset_uuid: str, lines: int, columns: list[str],
+                           uploaded: str) -> None:
+    """What the upload learnt of a dataset: its rows, its CSV column names, when it was uploaded (UTC)."""
+    record = {"lines": lines, "columns": columns, "uploaded": uploaded}
+    await store.set(DATASET_PREFIX + dataset_uuid, json.dumps(record).encode("utf-8"), MEMORY_TTL)
+
+
+async def dataset_facts(store: KeyValueStore, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    """The remembered facts of these datasets (absent: uploaded elsewhere, or too long ago)."""
+    records = await asyncio.gather(*(read_record(store, DATASET_PREFIX + uuid) for uuid in uuids))
+    return {uuid: record for uuid, record in zip(uuids, records) if record is not None}
+
+
+def label_datasets(datasets: list[dict[str, Any]], facts: dict[str, dict[str, Any]]) -> None:
+    """Give every dataset record a ``label`` for pickers: the name and type, and for names that occur
+    more than once also the size and upload date (or the uuid's start when the console does not know)."""
+    counts: dict[str, int] = {}
+    for record in datasets:
+        counts[str(record.get("name", ""))] = counts.get(str(record.get("name", "")), 0) + 1
+    for record in datasets:
+        name, kind = str(record.get("name", "")), str(record.get("type", ""))
+        fact = facts.get(str(record.get("uuid", "")), {})
+        record["uploaded"] = fact.get("uploaded", "")
+        record["lines"] = record.get("lines", fact.get("lines"))
+        if counts[name] > 1:
+            unit = "images" if kind == "mnist" else "rows"
+            parts = [f"{record['lines']:,} {unit}" if isinstance(record["lines"], int) else "",
+                     f"uploaded {fact['uploaded']}" if fact.get("uploaded") else "",
+                     "" if fact else f"id {str(record.get('uuid', ''))[:8]}"]
+            record["label"] = f"{name} ({kind}, " + ", ".join(p for p in parts if p) + ")"
+        else:
+            record["label"] = f"{name} ({kind})"
 
 
 def resolve_host(hosts: list[dict[str, Any]], remembered: str | None) -> dict[str, Any] | None:

@@ -33,8 +33,10 @@ from webconsole.web.clusters.memory import (
     forget_template,
     known_host,
     known_template,
+    name_hosts,
     remember_checkpoint_origin,
     remember_host,
+    remember_task,
     remember_template,
     resolve_host,
 )
@@ -224,7 +226,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
     if message := valid_name(name):
         errors["name"] = message
     if not check.ok:
-        errors["template"] = "Fix the template first (see below)."
+        errors["template"] = "Fix the template first: the problem is shown next to the template."
     if errors:
         return await render(request, "clusters/new.html", await _form_context(check, name, errors),
                             status_code=422)
@@ -250,6 +252,7 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
         known_template(store, uuid), known_host(store, uuid),
     )
     checkpoints_denied, checkpoints = checkpoints is None, checkpoints or []
+    name_hosts(hosts or [])
     origins = await asyncio.gather(*(checkpoint_origin(store, c["uuid"]) for c in checkpoints))
     made_here = [c for c, origin in zip(checkpoints, origins) if origin and origin.get("cluster_uuid") == uuid]
     return {
@@ -285,7 +288,8 @@ async def _back_to_detail(request: Request, session: Any, uuid: str, message: st
 @router.get("/clusters/{uuid}", name="clusters_detail")
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     context = await _detail_context(request, api, require_uuid(uuid))
-    return await render(request, "clusters/detail.html", context)
+    # htmx (when the cluster's tasks end) gets the checkpoint and host panels only
+    return await render(request, "clusters/detail.html", context, block="cluster_actions")
 
 
 # ---------------------------------------------------------------------------------------- delete
@@ -330,6 +334,8 @@ async def save(request: Request, uuid: str, session: CurrentSession, api: Hanami
     await remember_checkpoint_origin(
         store, task["uuid"], uuid, str(cluster.get("name", "")), await known_template(store, uuid)
     )
+    await remember_task(store, task["uuid"], {"name": f"Save checkpoint {name}", "type": "checkpoint save",
+                                               "cluster_uuid": uuid})
     return await _back_to_detail(
         request, session, uuid,
         f"Saving checkpoint '{name}' is queued as a task of this cluster. The checkpoint appears in "
@@ -346,7 +352,11 @@ async def restore(request: Request, uuid: str, session: CurrentSession, api: Han
     if checkpoint_uuid not in listed:
         # Hanami accepts unknown checkpoints and silently does nothing (Q-K1): only offer listed ones.
         return await _detail_with_errors(request, api, uuid, {"checkpoint_uuid": "Choose a checkpoint from the list."}, {})
-    await restore_into(request, api, uuid, checkpoint_uuid)
+    task = await restore_into(request, api, uuid, checkpoint_uuid)
+    if task.get("uuid"):
+        await remember_task(request.app.state.store, str(task["uuid"]), {
+            "name": f"Restore checkpoint {listed[checkpoint_uuid].get('name')}", "type": "checkpoint restore",
+            "cluster_uuid": uuid})
     return await _back_to_detail(
         request, session, uuid,
         f"Restoring checkpoint '{listed[checkpoint_uuid].get('name')}' is queued as a task of this cluster.",
@@ -372,11 +382,13 @@ async def switch_host(request: Request, uuid: str, session: CurrentSession, api:
     form = await request.form()
     host_uuid = str(form.get("host_uuid", ""))
     require_uuid(uuid)
-    hosts = {h["uuid"]: h for h in (await api.list_hosts()).records()}
+    listed = (await api.list_hosts()).records()
+    name_hosts(listed)
+    hosts = {h["uuid"]: h for h in listed}
     if host_uuid not in hosts:
         return await _detail_with_errors(request, api, uuid, {"host_uuid": "Choose a host from the list."}, {})
     await api.switch_host(uuid, host_uuid)
     await remember_host(request.app.state.store, uuid, host_uuid)
     return await _back_to_detail(
-        request, session, uuid, f"Cluster moved to host {host_uuid} ({hosts[host_uuid].get('type')})."
+        request, session, uuid, f"Cluster moved to {hosts[host_uuid]['label']} (id {host_uuid})."
     )

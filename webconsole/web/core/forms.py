@@ -35,7 +35,7 @@ ID_EXT = Rule(r"[a-zA-Z][a-zA-Z_0-9@]*", 4, 256,
               "4 to 256 letters, digits, underscores or @, starting with a letter.")
 NAME = Rule(r"[a-zA-Z][a-zA-Z_0-9 ]*", 4, 256,
             "4 to 256 letters, digits, underscores or spaces, starting with a letter.")
-PASSWORD = Rule(None, 8, 4096, "8 to 4096 bytes.")
+PASSWORD = Rule(None, 8, 4096, "At least 8 characters (at most 4096 bytes).")
 
 ROLE_SUGGESTIONS = ("admin", "member")
 

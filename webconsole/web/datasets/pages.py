@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
+from webconsole.web.clusters.memory import dataset_facts
 from webconsole.web.datasets import half_datasets, uploads
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
@@ -89,7 +90,9 @@ async def _listed(api: HanamiAPI, uuid: str) -> dict[str, Any]:
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     dataset = dict(await _listed(api, uuid))
     await _add_details(api, [dataset])
-    return await render(request, "datasets/detail.html", {"dataset": dataset})
+    # Hanami reports no CSV column names (inputs and outputs are always 0): what the upload learnt.
+    facts = (await dataset_facts(request.app.state.store, [uuid])).get(uuid, {})
+    return await render(request, "datasets/detail.html", {"dataset": dataset, "facts": facts})
 
 
 @router.get("/datasets/{uuid}/delete", name="datasets_delete_confirm")

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
+from webconsole.web.clusters.memory import remember_dataset
 from webconsole.web.core.deps import client_address
 from webconsole.web.datasets import half_datasets
 from webconsole.web.datasets.upload_state import CANCEL_PREFIX, PENDING_DELETE, UploadState, save_state
@@ -139,6 +140,8 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
         state.dataset_uuid = uploading.result()
         await half_datasets.forget(app, state.dataset_uuid)
         state.phase, state.bytes_sent = "done", state.bytes_total
+        await remember_dataset(store, state.dataset_uuid, state.lines, state.columns,
+                               time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
         detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
     except (UploadCancelled, asyncio.CancelledError):
         state.phase, state.error = "cancelled", "The upload was cancelled; nothing was kept on Hanami."

@@ -165,10 +165,11 @@ def _copy_to(source: UploadFile, target: Path) -> int:
         return out.tell()
 
 
-async def _csv_name_taken(api: HanamiAPI, name: str, owner: str) -> bool:
-    """Would a CSV upload under ``name`` overwrite one of the owner's CSV datasets (Q-D3)?"""
-    return any(r.get("type") == "csv" and r.get("name") == name and r.get("owner_id") == owner
-               for r in (await api.list_datasets()).records())
+async def _same_name(api: HanamiAPI, name: str, owner: str) -> tuple[bool, int]:
+    """Would a CSV upload under ``name`` overwrite one of the owner's CSV datasets (Q-D3)? And how
+    many listed datasets already carry this name (a second one is allowed, but worth a warning)."""
+    same = [r for r in (await api.list_datasets()).records() if r.get("name") == name]
+    return any(r.get("type") == "csv" and r.get("owner_id") == owner for r in same), len(same)
 
 
 def _file_field(form: FormData, name: str) -> UploadFile | None:
@@ -250,12 +251,17 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
                                                  client_address(request), "refused")
             return await _form_error(request, kind, name, {target_field: exc.message})
         # Only a valid file costs the backend a call (Q-D3: Hanami stores CSV data per name and owner)
-        clash = kind == "csv" and await _csv_name_taken(api, name, session.user_id)
-        if clash:
+        clash, namesakes = await _same_name(api, name, session.user_id)
+        if clash and kind == "csv":
             await request.app.state.store.delete(STATE_PREFIX + state.id)
             return await _form_error(request, kind, name, {"name": (
                 f"You already have a CSV dataset named '{name}'. Hanami keeps CSV data per name and "
                 "owner, so the old one would be overwritten: choose another name.")})
+        if namesakes:
+            state.warnings.append(
+                f"{namesakes} other dataset{'s are' if namesakes > 1 else ' is'} already called '{name}'. "
+                "The lists show each with its size and upload date so you can tell them apart; "
+                "a more telling name helps, and you can delete the old one on the datasets page.")
         if await request.is_disconnected():
             # the browser cancelled while the files were checked: start nothing
             await request.app.state.store.delete(STATE_PREFIX + state.id)

@@ -20,10 +20,11 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.render import safe_next
-from webconsole.web.clusters.memory import known_template
+from webconsole.web.clusters.memory import dataset_facts, known_template, label_datasets
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.render import is_htmx, is_poll, redirect, render, url_path
 from webconsole.web.core.once import submitted_once
+from webconsole.web.tasks.fit import known_shape, pairing_problem
 from webconsole.web.tasks.rows import RUNNING, any_running, cluster_task_rows, remember_task
 
 router = resource_router()
@@ -101,8 +102,12 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
     context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
                "back": _embedding_page(request), "first_load": is_htmx(request) and not is_poll(request)}
     if is_htmx(request):
-        status = STOP_POLLING if is_poll(request) and not any_running(rows) else 200
-        return await render(request, "tasks/_cluster_tasks.html", context, status_code=status)
+        ended = is_poll(request) and not any_running(rows)
+        # The last poll tells the page its tasks ended, so panels waiting on them (the cluster page's
+        # checkpoint lists after a save or restore) refresh themselves.
+        return await render(request, "tasks/_cluster_tasks.html", context,
+                            status_code=STOP_POLLING if ended else 200,
+                            headers={"HX-Trigger": "tasks-ended"} if ended else None)
     return await render(request, "tasks/list.html", context)
 
 
@@ -227,10 +232,28 @@ async def delete_queued(request: Request, cluster_uuid: str, session: CurrentSes
     return redirect(request, target)
 
 
-async def _choices(api: HanamiAPI) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+async def _choices(request: Request, api: HanamiAPI) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     clusters, datasets = await asyncio.gather(api.list_clusters(), api.list_datasets())
     by_name = lambda record: str(record.get("name", "")).lower()  # noqa: E731
-    return sorted(clusters.records(), key=by_name), sorted(datasets.records(), key=by_name)
+    dataset_rows = sorted(datasets.records(), key=by_name)
+    facts = await dataset_facts(request.app.state.store, [str(d.get("uuid")) for d in dataset_rows])
+    label_datasets(dataset_rows, facts)  # same-named datasets told apart by size and date
+    return sorted(clusters.records(), key=by_name), dataset_rows
+
+
+async def _pairing_problem(request: Request, api: HanamiAPI, kind: str, cluster_uuid: str,
+                           dataset: dict[str, Any]) -> str:
+    """Why this dataset cannot feed this cluster, when the console knows the cluster's template."""
+    template = known_shape(await known_template(request.app.state.store, cluster_uuid))
+    if template is None:
+        return ""
+    try:
+        detail = await api.get_dataset(str(dataset.get("uuid")))
+    except (BackendError, NotFound):
+        return ""  # an unfinished upload: Hanami's own answer (500) is explained after the POST
+    facts = (await dataset_facts(request.app.state.store, [str(dataset.get("uuid"))])).get(str(dataset.get("uuid")))
+    columns = facts.get("columns") if facts and detail.get("type") == "csv" else None
+    return pairing_problem(template, kind, detail, columns)
 
 
 async def brick_hint(request: Request, cluster_uuid: str) -> dict[str, Any] | None:
@@ -256,7 +279,7 @@ async def _form(
     request: Request, api: HanamiAPI, values: dict[str, str], errors: dict[str, str] | None = None,
     backend_error: str = "", status_code: int = 200, block: str | None = None,
 ) -> Response:
-    clusters, datasets = await _choices(api)
+    clusters, datasets = await _choices(request, api)
     dataset = next((d for d in datasets if d.get("uuid") == values.get("dataset_uuid")), None)
     context = {
         "values": values, "errors": errors or {}, "backend_error": backend_error,
@@ -313,11 +336,15 @@ async def create(
 ) -> Response:
     values = {"name": name, "type": type, "cluster_uuid": cluster_uuid, "dataset_uuid": dataset_uuid,
               "repeat": repeat.strip(), "next": safe_next(next_url) if next_url else ""}
-    clusters, datasets = await _choices(api)
+    clusters, datasets = await _choices(request, api)
     errors, count = _validate(values, clusters, datasets)
     if errors:
         return await _form(request, api, values, errors, status_code=422, block="task_form")
     dataset = next(d for d in datasets if d.get("uuid") == dataset_uuid)
+    problem = await _pairing_problem(request, api, type, cluster_uuid, dataset)
+    if problem:
+        # Refused before anything is queued: Hanami would run it, do nothing, and call it finished.
+        return await _form(request, api, values, {"dataset_uuid": problem}, status_code=422, block="task_form")
     queued: list[str] = []
     backend_error = ""
     # "Train N times" is one action: N tasks queued in order, Hanami runs them FIFO (§4.23).

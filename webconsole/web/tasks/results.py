@@ -16,6 +16,8 @@ from fastapi import Form, Request
 from fastapi.responses import Response, StreamingResponse
 
 from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import BackendError, NotFound
+from webconsole.web.clusters.memory import dataset_facts, label_datasets
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
@@ -81,11 +83,15 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
                        search=(), sortable=("index", "value"), default_sort="index")
     # Offer MNIST datasets first: the check is only meaningful for them (Q-D8).
     dataset_rows = sorted(datasets.records(), key=lambda d: (d.get("type") != "mnist", str(d.get("name", "")).lower()))
+    facts = await dataset_facts(request.app.state.store, [str(d.get("uuid")) for d in dataset_rows])
+    label_datasets(dataset_rows, facts)
     meta = (await task_metas(request, [uuid])).get(uuid, {})
+    # The dataset the request ran on, if the console queued it and it is still listed.
+    ran_on = next((d for d in dataset_rows if meta.get("dataset_uuid") and d.get("uuid") == meta["dataset_uuid"]), None)
     return {
         "result": {key: value for key, value in result.items() if key != "data"}, "task": meta,
         "count": len(data), "kind": kind, "chart": chart_data(data, kind) if data else None,
-        "samples": samples, "datasets": dataset_rows, "check": None, "errors": {},
+        "samples": samples, "datasets": dataset_rows, "check": None, "errors": {}, "ran_on": ran_on,
     }
 
 
@@ -110,7 +116,13 @@ async def check(
         context["errors"] = {"dataset_uuid": "Choose one of the listed datasets."}
         return await render(request, "results/detail.html", context, block="check", status_code=422)
     accuracy = await api.check_dataset(uuid, dataset_uuid)
-    context["check"] = {"dataset": dataset, "accuracy": accuracy}
+    try:
+        lines = (await api.get_dataset(dataset_uuid)).get("lines")
+    except (BackendError, NotFound):
+        lines = None  # unfinished: the accuracy is None as well and says so
+    # Hanami compares sample i with label i: against a dataset of another size the figure means nothing.
+    mismatch = isinstance(lines, int) and lines != context["count"]
+    context["check"] = {"dataset": dataset, "accuracy": accuracy, "lines": lines, "mismatch": mismatch}
     return await render(request, "results/detail.html", context, block="check")
 
 

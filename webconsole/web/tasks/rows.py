@@ -8,7 +8,6 @@ store, so every replica sees it) and sorts by queue time itself, ties in its own
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -18,10 +17,12 @@ from fastapi import Request
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import PolicyDenied
 from webconsole.sessions import read_record
+from webconsole.web.clusters.memory import TASK_PREFIX
+from webconsole.web.clusters.memory import remember_task as remember_task_meta
 from webconsole.web.core.humanize import human_duration
 
-META_PREFIX = "task-meta:"
-META_TTL = 30 * 24 * 3600.0  # tasks do not survive a backend restart anyway (Q-T7)
+META_PREFIX = TASK_PREFIX  # tasks do not survive a backend restart anyway (Q-T7)
+CHECKPOINT_KINDS = ("checkpoint save", "checkpoint restore")
 RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -29,9 +30,8 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # -- what the console remembers about tasks ----------------------------------------------------------
 
 async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) -> None:
-    """Record name, type and dataset of a task queued through the console, with a creation sequence."""
-    data = json.dumps({**meta, "seq": time.time_ns()}).encode()
-    await request.app.state.store.set(META_PREFIX + task_uuid, data, META_TTL)
+    """Record name, type and dataset of a task queued through the console (``clusters.memory``)."""
+    await remember_task_meta(request.app.state.store, task_uuid, meta)
 
 
 async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
@@ -68,7 +68,11 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
     kind = meta.get("type", "")
     if state == "finished" and fraction == 0.0 and kind not in ("train", "request"):
         # Checkpoint save/restore tasks report 0.0 even when done (§4.24); train/request end at 1.0.
-        fraction, kind = 1.0, "checkpoint save or restore"
+        # The console names the ones it queued; others it cannot tell apart.
+        fraction, kind = 1.0, kind if kind in CHECKPOINT_KINDS else "checkpoint save or restore"
+    # A train or request task that "finished" without one cycle did nothing (a dataset that does not
+    # fit the cluster, §4.23): Hanami calls it finished, the console must not show it as a success.
+    did_nothing = state == "finished" and kind in ("train", "request") and fraction == 0.0
     queued_day = str(record.get("queued", ""))[:10]
 
     def short(value: Any) -> str:
@@ -80,7 +84,7 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         "uuid": uuid, "state": state, "fraction": fraction,
         "queued": record.get("queued", "-"), "start": record.get("start", "-"), "end": record.get("end", "-"),
         "start_short": short(record.get("start", "-")), "end_short": short(record.get("end", "-")),
-        "duration": duration, "name": meta.get("name", ""), "type": kind,
+        "duration": duration, "name": meta.get("name", ""), "type": kind, "did_nothing": did_nothing,
         "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
         "result_uuid": uuid if uuid in results else None,
     }
