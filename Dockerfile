@@ -28,8 +28,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/console/bin:$PATH
 
-RUN groupadd --system --gid 10001 console \
- && useradd --system --uid 10001 --gid console --home-dir /home/console --create-home console
+RUN groupadd --gid 10001 console \
+ && useradd --uid 10001 --gid console --home-dir /home/console --create-home console
 COPY --from=build /opt/console /opt/console
 
 USER 10001:10001
