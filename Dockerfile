@@ -1,33 +1,36 @@
 # Hanami Web Console: a slim, non-root image. Build the demo variant with --build-arg EXTRAS=demo.
-FROM python:3.11-slim-bookworm
+# Plain Dockerfile instructions only (no heredocs), so Docker (with or without BuildKit) and
+# podman/buildah build it alike. The build stage makes a virtual environment; the image gets only that.
+FROM python:3.11-slim-bookworm AS build
 
-ARG EXTRAS=""
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
+ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-
-RUN groupadd --system --gid 10001 console \
- && useradd --system --uid 10001 --gid console --home-dir /home/console --create-home console
-
-WORKDIR /app
+RUN python -m venv /opt/console
+WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml ./
-RUN python - <<'PY' > /tmp/requirements.txt && pip install -r /tmp/requirements.txt && rm /tmp/requirements.txt
-import os, tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-requirements = list(project["dependencies"])
-for extra in filter(None, os.environ.get("EXTRAS", "").split(",")):
-    requirements += [r for r in project["optional-dependencies"][extra] if not r.startswith("hanami-console")]
-print("\n".join(requirements))
-PY
+ARG EXTRAS=""
+COPY pyproject.toml deploy/requirements.py ./
+RUN python requirements.py "$EXTRAS" > requirements.txt \
+ && /opt/console/bin/pip install -r requirements.txt
 
 COPY README.md setup.py ./
 COPY webconsole ./webconsole
 COPY templates ./templates
 COPY static ./static
-RUN pip install --no-deps . && rm -rf /app/build
+# The package itself, then the installers go: the image runs the console, it installs nothing.
+RUN /opt/console/bin/pip install --no-deps . \
+ && /opt/console/bin/pip uninstall -y -q pip setuptools
+
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/console/bin:$PATH
+
+RUN groupadd --gid 10001 console \
+ && useradd --uid 10001 --gid console --home-dir /home/console --create-home console
+COPY --from=build /opt/console /opt/console
 
 USER 10001:10001
 WORKDIR /home/console
