@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
 from webconsole.web.core.deps import client_address
+from webconsole.web.datasets.contents import MnistContents, remember_contents
 from webconsole.web.datasets.upload_state import CANCEL_PREFIX, UploadState, save_state
 
 log = logging.getLogger("webconsole.uploads")
@@ -70,7 +71,7 @@ async def _watch_cancel(store: Any, state: UploadState) -> None:
 
 
 async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
-                entered: asyncio.Event) -> None:
+                entered: asyncio.Event, contents: MnistContents | None = None) -> None:
     """The background task: send the validated files, keep the shared state current, clean up."""
     entered.set()
     store = app.state.store
@@ -120,6 +121,8 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
         if watcher.done() and not watcher.cancelled() and isinstance(watcher.exception(), UploadCancelled):
             raise UploadCancelled()
         state.dataset_uuid = uploading.result()
+        if contents is not None:
+            await remember_contents(store, state.dataset_uuid, contents)
         state.phase, state.bytes_sent = "done", state.bytes_total
         detail = f"{state.kind} dataset '{state.name}' ({state.bytes_total} bytes) -> {state.dataset_uuid}"
     except (UploadCancelled, asyncio.CancelledError):
@@ -148,10 +151,12 @@ async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: s
     upload_tasks(app).pop(state.id, None)
 
 
-def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
-    """Hand the validated files over to a send task; from here on the task removes them."""
+def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path],
+                 contents: MnistContents | None = None) -> None:
+    """Hand the validated files over to a send task; from here on the task removes them.
+    ``contents`` (labels, small sets' images) is recorded under the dataset's uuid once it has one."""
     app = request.app
     entered = asyncio.Event()
-    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered),
+    task = asyncio.create_task(_send(app, api, state, paths, client_address(request), entered, contents),
                                name=f"dataset-upload-{state.id}")
     upload_tasks(app)[state.id] = RunningUpload(task, entered)

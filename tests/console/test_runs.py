@@ -1,0 +1,209 @@
+"""Train-and-evaluate runs through HTTP, against a real backend and the console on a real uvicorn.
+
+The backend comes from one fixture (``backend``): every test here only needs its ``url``, so running
+them on the real Hanami as well is a change of that fixture alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, login, wait_for
+from webconsole.hanami.client import HanamiAPI, HanamiClient
+from webconsole.protocol.idx import load_mnist, write_idx_images, write_idx_labels
+from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
+
+POLL = {"HX-Request": "true", "X-Console-Poll": "1"}
+HELD_OUT = 100  # small held-out set: the first 100 demo test digits
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix} {secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def backend(emulator):
+    """The Hanami the tests run against (anything with a ``url``)."""
+    return emulator
+
+
+@pytest.fixture(scope="module")
+async def hanami(backend) -> AsyncIterator[HanamiAPI]:
+    async with HanamiClient(backend.url) as client:
+        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+
+
+@pytest.fixture(scope="module")
+def held_out_files(demo_files, tmp_path_factory) -> tuple[Path, Path]:
+    images, labels = load_mnist(demo_files.test_images, demo_files.test_labels)
+    folder = tmp_path_factory.mktemp("held-out")
+    write_idx_images(folder / "images.idx", images[:HELD_OUT].astype(np.uint8).reshape(-1, 28, 28))
+    write_idx_labels(folder / "labels.idx", labels[:HELD_OUT])
+    return folder / "images.idx", folder / "labels.idx"
+
+
+@pytest.fixture
+def store_file(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'console-store.db'}"
+
+
+def start_console(backend, store_url: str) -> ConsoleServer:
+    return ConsoleServer(console_settings(backend.url, session_store_url=store_url)).start()
+
+
+async def upload_mnist(client: httpx.AsyncClient, csrf: str, name: str, images: Path, labels: Path) -> str:
+    """Upload through the console's form (so it keeps the labels); the new dataset's uuid."""
+    response = await client.post(
+        "/datasets/upload", data={"csrf_token": csrf, "kind": "mnist", "name": name},
+        files={"images": (images.name, images.read_bytes(), "application/octet-stream"),
+               "labels": (labels.name, labels.read_bytes(), "application/octet-stream")})
+    assert response.status_code == 303, response.text[:500]
+    status_url = response.headers["location"]
+
+    async def done() -> str | None:
+        page = await client.get(status_url, headers=POLL)
+        phase = re.search(r'data-phase="(\w+)"', page.text).group(1)
+        assert phase not in ("failed", "cancelled"), page.text
+        match = re.search(r'/datasets/([0-9a-f-]{36})"', page.text)
+        return match.group(1) if phase == "done" and match else None
+
+    return await wait_for(done, timeout=60)
+
+
+async def create_cluster(client: httpx.AsyncClient, csrf: str, name: str) -> str:
+    response = await client.post("/clusters", data={"csrf_token": csrf, "name": name, "template": EXAMPLE_MNIST_TEMPLATE})
+    assert response.status_code == 303, response.text[:500]
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+async def start_run(client: httpx.AsyncClient, cluster: str, **fields: str) -> tuple[httpx.Response, dict]:
+    form = await client.get(f"/clusters/{cluster}/runs/new")
+    assert form.status_code == 200
+    data = {"csrf_token": csrf_from(form.text), "run_id": re.search(r'name="run_id" value="([^"]+)"', form.text).group(1),
+            **fields}
+    return await client.post(f"/clusters/{cluster}/runs", data=data), data
+
+
+async def wait_ended(client: httpx.AsyncClient, run_url: str, timeout: float = 120) -> str:
+    async def ended() -> str | None:
+        page = await client.get(run_url, headers=POLL)
+        assert page.status_code in (200, 286), page.text[:300]
+        state = re.search(r'data-testid="run-status" data-state="(\w+)"', page.text).group(1)
+        return page.text if state not in ("queuing", "running") else None
+
+    return await wait_for(ended, timeout=timeout, interval=0.1)
+
+
+def curve_of(html: str) -> dict:
+    return json.loads(re.search(r'<script type="application/json" id="run-curve-data">(.*?)</script>', html, re.S).group(1))
+
+
+def matrix_of(html: str) -> list[list[int]]:
+    cells = re.findall(r'data-true="(\d)" data-predicted="(\d)">(\d+)<', html)
+    matrix = [[0] * 10 for _ in range(10)]
+    for true, predicted, count in cells:
+        matrix[int(true)][int(predicted)] = int(count)
+    assert len(cells) == 100
+    return matrix
+
+
+async def test_five_pass_run_curve_restart_checkpoint_restore_and_confusion(
+        backend, hanami, demo_files, held_out_files, store_file) -> None:
+    console = start_console(backend, store_file)
+    made: dict[str, str] = {}
+    try:
+        async with httpx.AsyncClient(base_url=console.url) as client:
+            csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            made["train"] = await upload_mnist(client, csrf, unique("run train"), demo_files.small_images,
+                                               demo_files.small_labels)
+            made["test"] = await upload_mnist(client, csrf, unique("run held out"), *held_out_files)
+            made["cluster"] = await create_cluster(client, csrf, unique("run cluster"))
+            name = unique("five passes")
+            fields = {"name": name, "train_uuid": made["train"], "test_uuid": made["test"], "passes": "5",
+                      "patience": "0", "checkpoints": "1", "keep_results": "1"}
+            response, sent = await start_run(client, made["cluster"], **fields)
+            assert response.status_code == 303, response.text[:500]
+            run_url = response.headers["location"]
+            # Everything is queued at once: train, request, save for each pass.
+            assert len(await hanami.list_tasks(made["cluster"])) == 15
+            # The same form sent again starts nothing more and leads to the same run.
+            again = await client.post(f"/clusters/{made['cluster']}/runs", data=sent)
+            assert again.status_code == 303 and again.headers["location"] == run_url
+            assert len(await hanami.list_tasks(made["cluster"])) == 15
+
+            page = await wait_ended(client, run_url)
+            curve = curve_of(page)
+            assert curve["labels"] == [1, 2, 3, 4, 5] and len(curve["values"]) == 5
+            assert all(0 <= v <= 100 for v in curve["values"])
+            best = curve["best"]
+            assert curve["values"][best - 1] == max(curve["values"])
+
+            # Exactly one checkpoint of the run is left: the best pass's, named after run and pass.
+            checkpoints = [c for c in (await hanami.list_checkpoints()).records() if c["name"].startswith(name)]
+            assert [c["name"] for c in checkpoints] == [f"{name} pass {best}"]
+            made["checkpoint"] = checkpoints[0]["uuid"]
+
+            # The confusion matrix equals the one counted here from the labels and the kept result.
+            full = await client.get(run_url)
+            steps = re.findall(r'<tr data-pass="(\d+)"', full.text)
+            assert steps == ["1", "2", "3", "4", "5"]
+            run_id = run_url.rsplit("/", 1)[1]
+            exported = json.loads((await client.get(f"{run_url}/export.json")).text)
+            best_step = exported["passes_done"][best - 1]
+            data = (await hanami.get_result(best_step["request"]))["data"]
+            labels = held_out_files[1].read_bytes()[8:]
+            by_hand = [[0] * 10 for _ in range(10)]
+            for predicted, true in zip(data, labels):
+                by_hand[true][predicted] += 1
+            assert matrix_of(full.text) == by_hand
+            assert 'data-testid="gallery"' in full.text and full.text.count("data:image/png;base64,") == min(
+                48, sum(1 for p, t in zip(data, labels) if p != t))
+
+            # The CSV export has the five passes, the best one marked.
+            rows = list(csv.DictReader(io.StringIO((await client.get(f"{run_url}/export.csv")).text)))
+            assert [r["pass"] for r in rows] == ["1", "2", "3", "4", "5"]
+            assert [r["best"] for r in rows].count("yes") == 1 and rows[best - 1]["best"] == "yes"
+            assert all(r["accuracy"] for r in rows)
+
+        # A console restart (same shared store): the run, its curve and the session are still there.
+        console.stop()
+        console = start_console(backend, store_file)
+        async with httpx.AsyncClient(base_url=console.url) as client:
+            csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+            page = await client.get(run_url)
+            assert page.status_code == 200
+            assert curve_of(page.text)["labels"] == [1, 2, 3, 4, 5]
+            listing = await client.get("/runs", params={"sort": "best_accuracy", "order": "desc"})
+            assert f'data-run="{run_id}"' in listing.text
+            panel = await client.get(f"/clusters/{made['cluster']}/runs", headers={"HX-Request": "true"})
+            assert f'data-run="{run_id}"' in panel.text
+
+            # One click restores the best pass: a restore task is queued on the cluster.
+            before = set((await hanami.list_tasks(made["cluster"])).column("uuid"))
+            restored = await client.post(f"{run_url}/restore", data={"csrf_token": csrf})
+            assert restored.status_code == 303
+            new_tasks = set((await hanami.list_tasks(made["cluster"])).column("uuid")) - before
+            assert len(new_tasks) == 1
+            assert f"pass {best}" in (await client.get(run_url)).text
+    finally:
+        console.stop()
+        if "cluster" in made:
+            await hanami.delete_cluster(made["cluster"])
+        for key in ("train", "test"):
+            if key in made:
+                await hanami.delete_dataset(made[key])
+        if "checkpoint" in made:
+            await hanami.delete_checkpoint(made["checkpoint"])
+        for record in (await hanami.list_results()).records():
+            if str(record.get("name", "")).startswith("five passes"):
+                await hanami.delete_result(record["uuid"])
