@@ -6,6 +6,7 @@ them on the real Hanami as well is a change of that fixture alone.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -207,3 +208,184 @@ async def test_five_pass_run_curve_restart_checkpoint_restore_and_confusion(
         for record in (await hanami.list_results()).records():
             if str(record.get("name", "")).startswith("five passes"):
                 await hanami.delete_result(record["uuid"])
+
+
+@pytest.fixture
+async def console(backend) -> AsyncIterator[ConsoleServer]:
+    server = start_console(backend, "memory://")
+    yield server
+    server.stop()
+
+
+def zero_digits(folder: Path, count: int) -> tuple[Path, Path]:
+    """Blank images all labelled 0: every image looks the same to the cluster, so its accuracy is 0
+    or 100 % and improves at most once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_idx_images(folder / "images.idx", np.zeros((count, 28, 28), np.uint8))
+    write_idx_labels(folder / "labels.idx", np.zeros(count, np.uint8))
+    return folder / "images.idx", folder / "labels.idx"
+
+
+async def test_bad_input_is_refused_and_queues_nothing(console, hanami, demo_files, held_out_files) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        train = await upload_mnist(client, csrf, unique("refused train"), demo_files.small_images, demo_files.small_labels)
+        cluster = await create_cluster(client, csrf, unique("refused cluster"))
+        csv_set = await hanami.upload_csv(unique("refused csv"), demo_files.csv)
+        try:
+            good = {"name": unique("refused run"), "train_uuid": train, "test_uuid": train, "passes": "3"}
+            cases = [
+                ({"passes": "0"}, "passes", "from 1 to 100"), ({"passes": "101"}, "passes", "from 1 to 100"),
+                ({"passes": "two"}, "passes", "from 1 to 100"), ({"patience": "3"}, "patience", "fewer passes"),
+                ({"name": "ab"}, "name", "4 to 256"), ({"train_uuid": "0" * 8 + "-0000-0000-0000-" + "0" * 12},
+                                                       "train_uuid", "listed datasets"),
+                ({"test_uuid": csv_set}, "test_uuid", "MNIST datasets only"),
+            ]
+            for change, field, message in cases:
+                response, _ = await start_run(client, cluster, **{**good, **change})
+                assert response.status_code == 422, change
+                assert f'id="{field}-error"' in response.text and message in response.text, change
+            assert len(await hanami.list_tasks(cluster)) == 0
+            assert f'/clusters/{cluster}/runs' in (await client.get(f"/clusters/{cluster}")).text
+        finally:
+            await hanami.delete_cluster(cluster)
+            await hanami.delete_dataset(train)
+            await hanami.delete_dataset(csv_set)
+
+
+async def test_early_stop_removes_the_queued_rest(console, hanami, tmp_path) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        train = await upload_mnist(client, csrf, unique("blank train"), *zero_digits(tmp_path / "train", 4000))
+        test = await upload_mnist(client, csrf, unique("blank held out"), *zero_digits(tmp_path / "test", 50))
+        cluster = await create_cluster(client, csrf, unique("early stop cluster"))
+        try:
+            response, _ = await start_run(client, cluster, name=unique("early stop"), train_uuid=train,
+                                          test_uuid=test, passes="8", patience="1")
+            page = await wait_ended(client, response.headers["location"])
+            assert 'data-state="stopped"' in page and "Stopped early: no improvement for 1 passes" in page
+            states = re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page)
+            skipped = [number for number, state in enumerate(states, 1) if state == "skipped"]
+            assert skipped and skipped == list(range(skipped[0], 9)), states
+            assert skipped[0] <= 5  # accuracy is 0 or 100 %: it improves at most once
+            exported = json.loads((await client.get(response.headers["location"] + "/export.json")).text)
+            left = set((await hanami.list_tasks(cluster)).column("uuid"))
+            for step in exported["passes_done"]:
+                if step["state"] == "skipped":
+                    assert step["train"] not in left and step["request"] not in left
+                else:
+                    assert step["state"] == "done" and step["accuracy"] in (0.0, 100.0)
+        finally:
+            await hanami.delete_cluster(cluster)
+            await hanami.delete_dataset(train)
+            await hanami.delete_dataset(test)
+
+
+async def test_a_run_whose_tasks_were_removed_outside_says_so(console, hanami, demo_files, held_out_files) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        train = await upload_mnist(client, csrf, unique("removed train"), demo_files.train_images, demo_files.train_labels)
+        test = await upload_mnist(client, csrf, unique("removed held out"), *held_out_files)
+        cluster = await create_cluster(client, csrf, unique("removed cluster"))
+        try:
+            response, _ = await start_run(client, cluster, name=unique("removed"), train_uuid=train,
+                                          test_uuid=test, passes="4")
+            run_url = response.headers["location"]
+            exported = json.loads((await client.get(run_url + "/export.json")).text)
+            last = exported["passes_done"][-1]
+            # Someone removes the last pass's tasks with another client while they are still queued.
+            await hanami.delete_task(last["request"], cluster)
+            await hanami.delete_task(last["train"], cluster)
+            page = await wait_ended(client, run_url)
+            assert 'data-state="broken"' in page
+            assert "The tasks of pass 4 were removed outside the console" in page
+            assert re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page) == ["done", "done", "done", "removed"]
+        finally:
+            await hanami.delete_cluster(cluster)
+            await hanami.delete_dataset(train)
+            await hanami.delete_dataset(test)
+
+
+async def test_mistakes_of_a_result_need_the_labels_the_console_kept(
+        console, hanami, demo_files, held_out_files) -> None:
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        kept = await upload_mnist(client, csrf, unique("kept held out"), *held_out_files)
+        elsewhere = await hanami.upload_mnist(unique("elsewhere held out"), *held_out_files)
+        train = await hanami.upload_mnist(unique("mistakes train"), demo_files.small_images, demo_files.small_labels)
+        cluster = (await hanami.create_cluster(unique("mistakes cluster"), EXAMPLE_MNIST_TEMPLATE))["uuid"]
+        try:
+            await hanami.create_task("mistakes train", "train", cluster, train)
+            request = (await hanami.create_task("mistakes request", "request", cluster, kept))["uuid"]
+
+            async def finished() -> bool:
+                return (await hanami.list_tasks(cluster)).find("uuid", request)["state"] == "finished"
+
+            await wait_for(finished, timeout=60)
+            data = (await hanami.get_result(request))["data"]
+            labels = held_out_files[1].read_bytes()[8:]
+            by_hand = [[0] * 10 for _ in range(10)]
+            for predicted, true in zip(data, labels):
+                by_hand[true][predicted] += 1
+
+            page = await client.get(f"/results/{request}/mistakes", params={"dataset_uuid": kept})
+            assert page.status_code == 200 and matrix_of(page.text) == by_hand
+            assert 'data-testid="hanami-accuracy"' in page.text and 'data-testid="gallery"' in page.text
+            wrong = sum(1 for p, t in zip(data, labels) if p != t)
+            assert f"{wrong} of {HELD_OUT} images misclassified" in page.text
+
+            other = await client.get(f"/results/{request}/mistakes", params={"dataset_uuid": elsewhere})
+            assert other.status_code == 200
+            assert 'data-testid="labels-unknown"' in other.text and "data-true" not in other.text
+            assert 'data-testid="hanami-accuracy"' in other.text
+            # The result's page links to it after a check.
+            checked = await client.post(f"/results/{request}/check", data={"csrf_token": csrf, "dataset_uuid": kept})
+            assert f"/results/{request}/mistakes?dataset_uuid={kept}" in checked.text
+        finally:
+            await hanami.delete_cluster(cluster)
+            for dataset in (kept, elsewhere, train):
+                await hanami.delete_dataset(dataset)
+            await hanami.delete_result(request)
+
+
+async def test_two_replicas_viewing_one_run_check_each_pass_once(backend, hanami, redis_url, demo_files,
+                                                                 held_out_files) -> None:
+    """Both replicas poll the run at once; the lock in the shared store lets one advance it at a time,
+    so Hanami sees exactly one check and one result deletion per pass (its audit log of the user)."""
+    user, password = f"runs_{secrets.token_hex(3)}", "runs-password-1"
+    await hanami.create_user(user, "Runs Admin", password, True)
+    replicas = [start_console(backend, redis_url), start_console(backend, redis_url)]
+    cluster = train = test = None
+    try:
+        async with httpx.AsyncClient() as client:
+            first, second = (replica.url for replica in replicas)
+            client.base_url = first
+            csrf = await login(client, user, password)
+            train = await upload_mnist(client, csrf, unique("replica train"), demo_files.small_images,
+                                       demo_files.small_labels)
+            test = await upload_mnist(client, csrf, unique("replica held out"), *held_out_files)
+            cluster = await create_cluster(client, csrf, unique("replica cluster"))
+            response, _ = await start_run(client, cluster, name=unique("replicas"), train_uuid=train,
+                                          test_uuid=test, passes="4")
+            path = httpx.URL(response.headers["location"]).path
+
+            async def both_ended() -> bool:
+                pages = await asyncio.gather(*(client.get(base + path, headers=POLL) for base in (first, second)))
+                return all('data-state="finished"' in page.text for page in pages)
+
+            await wait_for(both_ended, timeout=120, interval=0.02)
+        async with HanamiClient(backend.url) as own_client:
+            own = own_client.api((await own_client.login(user, password)).token)
+            entries = (await own.audit_log(0)).records()
+        calls = [(e["endpoint"], e["request_type"]) for e in entries]
+        assert calls.count(("v1/dataset/check", "POST")) == 4
+        assert calls.count(("v1/request_result", "DELETE")) == 4
+    finally:
+        for replica in replicas:
+            replica.stop()
+        if cluster:
+            await hanami.delete_cluster(cluster)
+        for dataset in (train, test):
+            if dataset:
+                await hanami.delete_dataset(dataset)
+        await hanami.delete_user(user)
