@@ -168,12 +168,17 @@ def _should_stop(run: dict[str, Any], step: dict[str, Any]) -> bool:
 
 
 async def _remove_rest(api: HanamiAPI, run: dict[str, Any], rows: dict[str, dict[str, Any]], note: str) -> None:
-    """Take the passes whose training has not started off the queue. A pass already training runs to
-    its end anyway (Q-T4), so it stays and is measured like the others."""
+    """Take the train and request tasks of the passes whose training has not started off the queue.
+
+    A pass already training runs to its end anyway (Q-T4), so it stays and is measured like the
+    others. Queued checkpoint saves are left to run (they take no time) and their checkpoints are
+    deleted afterwards: removing a queued save task from the middle of the queue brings the real
+    Hanami down (seen on 0.4.1: the queue stalls, then the server segfaults).
+    """
     for step in pending_steps(run):
         if rows.get(step["train"], {}).get("state") != "queued":
             continue
-        for key in ("train", "request", "save"):
+        for key in ("train", "request"):
             uuid = step.get(key)
             if uuid and rows.get(uuid, {}).get("state") == "queued":
                 try:
@@ -182,8 +187,6 @@ async def _remove_rest(api: HanamiAPI, run: dict[str, Any], rows: dict[str, dict
                     pass
                 rows.pop(uuid, None)
         step["state"] = "skipped"
-        if step.get("save"):
-            step["checkpoint"] = "deleted"
     run["note"] = note
 
 
@@ -222,16 +225,10 @@ async def _prune_checkpoints(api: HanamiAPI, run: dict[str, Any], rows: dict[str
         if _checkpoint_settled(step) or step["state"] == "queued":
             continue
         row = rows.get(step["save"])
-        state = row.get("state") if row else "finished"  # a removed save task ran or never will
-        if state == "queued" and step["state"] != "done":
-            try:
-                await api.delete_task(step["save"], run["cluster_uuid"])
-            except NotFound:
-                pass
-            step["checkpoint"] = "deleted"
-        elif state != "finished":
+        # A save task is never removed (see _remove_rest): wait until it ran, then delete its checkpoint.
+        if row is not None and row.get("state") != "finished":
             continue
-        elif step is best:
+        if step is best:
             step["checkpoint"] = "kept"
         else:
             await _delete_checkpoint(api, step)

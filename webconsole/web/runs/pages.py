@@ -285,8 +285,9 @@ async def _queue(request: Request, api: HanamiAPI, run: dict[str, Any], template
 
 
 async def _unqueue(api: HanamiAPI, run: dict[str, Any]) -> None:
+    """Remove the train and request tasks queued so far (never a queued save: see engine._remove_rest)."""
     for step in run["steps"]:
-        for key in ("train", "request", "save"):
+        for key in ("train", "request"):
             if step.get(key):
                 try:
                     await api.delete_task(step[key], run["cluster_uuid"])
