@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, run_sync
-from tests.console.test_runs import create_cluster, held_out_files, start_console, unique, upload_mnist  # noqa: F401 (a fixture)
+from tests.console.test_runs import create_cluster, start_console, unique, upload_mnist, write_held_out
 from webconsole.hanami.client import HanamiClient
 
 
@@ -19,6 +19,11 @@ from webconsole.hanami.client import HanamiClient
 def backend(emulator):
     """The Hanami the test runs against (anything with a ``url``)."""
     return emulator
+
+
+@pytest.fixture(scope="module")
+def held_out_files(demo_files, tmp_path_factory):
+    return write_held_out(demo_files, tmp_path_factory.mktemp("held-out"))
 
 
 def _set_up(console_url: str, demo_files, held_out: tuple) -> dict[str, str]:

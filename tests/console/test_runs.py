@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, login, wait_for
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.protocol.idx import load_mnist, write_idx_images, write_idx_labels
-from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 POLL = {"HX-Request": "true", "X-Console-Poll": "1"}
 HELD_OUT = 100  # small held-out set: the first 100 demo test digits
@@ -46,8 +46,11 @@ async def hanami(backend) -> AsyncIterator[HanamiAPI]:
 
 @pytest.fixture(scope="module")
 def held_out_files(demo_files, tmp_path_factory) -> tuple[Path, Path]:
+    return write_held_out(demo_files, tmp_path_factory.mktemp("held-out"))
+
+
+def write_held_out(demo_files, folder: Path) -> tuple[Path, Path]:
     images, labels = load_mnist(demo_files.test_images, demo_files.test_labels)
-    folder = tmp_path_factory.mktemp("held-out")
     write_idx_images(folder / "images.idx", images[:HELD_OUT].astype(np.uint8).reshape(-1, 28, 28))
     write_idx_labels(folder / "labels.idx", labels[:HELD_OUT])
     return folder / "images.idx", folder / "labels.idx"
@@ -394,3 +397,57 @@ async def test_two_replicas_viewing_one_run_check_each_pass_once(backend, hanami
             if dataset:
                 await hanami.delete_dataset(dataset)
         await hanami.delete_user(user)
+
+
+async def test_csv_result_error_per_output_column(console, hanami, demo_files) -> None:
+    """A CSV request on a dataset uploaded through the console: the mean absolute error of the outputs
+    against the output column; a CSV dataset uploaded elsewhere: the console says it has no values."""
+    async with httpx.AsyncClient(base_url=console.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        response = await client.post(
+            "/datasets/upload", data={"csrf_token": csrf, "kind": "csv", "name": unique("csv values")},
+            files={"csv": (demo_files.csv.name, demo_files.csv.read_bytes(), "text/csv")})
+        assert response.status_code == 303
+
+        async def uploaded() -> str | None:
+            page = await client.get(response.headers["location"], headers=POLL)
+            match = re.search(r'/datasets/([0-9a-f-]{36})"', page.text)
+            return match.group(1) if 'data-phase="done"' in page.text and match else None
+
+        dataset = await wait_for(uploaded, timeout=60)
+        elsewhere = await hanami.upload_csv(unique("csv elsewhere"), demo_files.csv)
+        created = await client.post("/clusters", data={"csrf_token": csrf, "name": unique("csv cluster"),
+                                                       "template": EXAMPLE_CSV_TEMPLATE})
+        cluster = created.headers["location"].rsplit("/", 1)[1]
+        try:
+            for kind in ("train", "request"):
+                queued = await client.post("/tasks/new", data={"csrf_token": csrf, "name": f"csv {kind} task",
+                                                               "type": kind, "cluster_uuid": cluster,
+                                                               "dataset_uuid": dataset, "repeat": "1"})
+                assert queued.status_code == 303, queued.text[:300]
+
+            async def request_done() -> bool:
+                rows = (await hanami.list_tasks(cluster)).records()
+                return len(rows) == 2 and all(r["state"] == "finished" for r in rows)
+
+            await wait_for(request_done, timeout=60)
+            results = set((await hanami.list_results()).column("uuid"))
+            result = next(uuid for uuid in (await hanami.list_tasks(cluster)).column("uuid") if uuid in results)
+            data = (await hanami.get_result(result))["data"]
+            # By hand: one input and one output neuron, so cycle c expects row c of test_output (§4.23).
+            lines = demo_files.csv.read_text().splitlines()
+            column = [float(line.split(",")[1]) for line in lines[1:]]
+            errors = [abs(value - column[c]) for c, value in enumerate(data) if c < len(column)]
+            expected = sum(errors) / len(errors)
+
+            page = await client.get(f"/results/{result}/mistakes", params={"dataset_uuid": dataset})
+            assert page.status_code == 200, page.text[:300]
+            shown = float(re.search(r'data-testid="mae">([^<]+)<', page.text).group(1))
+            assert shown == pytest.approx(expected, rel=1e-4)
+            other = await client.get(f"/results/{result}/mistakes", params={"dataset_uuid": elsewhere})
+            assert 'data-testid="csv-values-unknown"' in other.text
+            await hanami.delete_result(result)
+        finally:
+            await hanami.delete_cluster(cluster)
+            await hanami.delete_dataset(dataset)
+            await hanami.delete_dataset(elsewhere)

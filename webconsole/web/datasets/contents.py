@@ -10,7 +10,10 @@ has answered with the dataset's uuid, in the shared store (every replica sees th
   kept (at most ``MAX_KEPT_IMAGES`` of them), and ``dataset-images:<dataset uuid>:<n>`` the pixels of
   images ``n * chunk`` … ``(n + 1) * chunk - 1``, so that showing one digit reads one small chunk.
 
-A dataset uploaded elsewhere has neither; pages say so.
+* ``dataset-values:<dataset uuid>`` — for a CSV dataset of at most ``MAX_KEPT_CELLS`` cells, JSON
+  ``{"columns": [...], "values": [[...], ...]}``: the columns as Hanami converts them (§4.30).
+
+A dataset uploaded elsewhere has none of these; pages say so.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from webconsole.protocol.csvdata import parse_csv_like_hanami
 from webconsole.protocol.idx import read_mnist_images, read_mnist_labels
 from webconsole.sessions import KeyValueStore, read_record
 
@@ -28,30 +32,37 @@ CONTENTS_TTL = 365 * 24 * 3600.0  # datasets outlive tasks and clusters (§7.5)
 MAX_KEPT_LABELS = 1_000_000  # 1 MB in the store; larger sets are not analysed
 MAX_KEPT_IMAGES = 10_000  # 7.8 MB of 28 x 28 digits
 IMAGE_CHUNK = 100
+VALUES_PREFIX = "dataset-values:"
+MAX_KEPT_CELLS = 200_000
 
 
 @dataclass(frozen=True)
-class MnistContents:
-    """Labels (and maybe pixels) read from a validated upload, before Hanami knows the dataset."""
+class DatasetContents:
+    """Labels (and maybe pixels) of an MNIST upload, or the values of a CSV one, read from the
+    validated files before Hanami knows the dataset."""
 
-    labels: bytes
+    labels: bytes = b""
     rows: int = 0
     cols: int = 0
     pixels: bytes = b""
+    csv_values: dict | None = None
 
 
-def read_contents(images_path: Path, labels_path: Path, count: int) -> MnistContents | None:
+def read_contents(images_path: Path, labels_path: Path, count: int) -> DatasetContents | None:
     """What to keep of a validated pair (blocking I/O: run it in a thread); None when it is too large."""
     if count > MAX_KEPT_LABELS:
         return None
     labels = read_mnist_labels(labels_path)
     if count > MAX_KEPT_IMAGES:
-        return MnistContents(labels=labels)
+        return DatasetContents(labels=labels)
     rows, cols, pixels = read_mnist_images(images_path)
-    return MnistContents(labels=labels, rows=rows, cols=cols, pixels=pixels)
+    return DatasetContents(labels=labels, rows=rows, cols=cols, pixels=pixels)
 
 
-async def remember_contents(store: KeyValueStore, dataset_uuid: str, contents: MnistContents) -> None:
+async def remember_contents(store: KeyValueStore, dataset_uuid: str, contents: DatasetContents) -> None:
+    if contents.csv_values is not None:
+        await remember_csv_values(store, dataset_uuid, contents.csv_values)
+        return
     await store.set(LABELS_PREFIX + dataset_uuid, contents.labels, CONTENTS_TTL)
     if not contents.pixels:
         return
@@ -102,6 +113,25 @@ async def forget_contents(store: KeyValueStore, dataset_uuid: str) -> None:
     meta = await images_meta(store, dataset_uuid)
     await store.delete(LABELS_PREFIX + dataset_uuid)
     await store.delete(IMAGES_PREFIX + dataset_uuid)
+    await store.delete(VALUES_PREFIX + dataset_uuid)
     if meta is not None:
         for chunk in range(0, -(-int(meta["count"]) // int(meta["chunk"]))):
             await store.delete(f"{IMAGES_PREFIX}{dataset_uuid}:{chunk}")
+
+
+def read_csv_values(path: Path, lines: int, columns: int) -> dict | None:
+    """The columns of a validated CSV file as Hanami reads them (blocking: run it in a thread);
+    None when it has more than ``MAX_KEPT_CELLS`` cells."""
+    if lines * columns > MAX_KEPT_CELLS:
+        return None
+    names, values = parse_csv_like_hanami(path.read_bytes())
+    return {"columns": names, "values": [values[:, i].astype(float).tolist() for i in range(len(names))]}
+
+
+async def remember_csv_values(store: KeyValueStore, dataset_uuid: str, values: dict) -> None:
+    await store.set(VALUES_PREFIX + dataset_uuid, json.dumps(values).encode(), CONTENTS_TTL)
+
+
+async def known_csv_values(store: KeyValueStore, dataset_uuid: str) -> dict | None:
+    """``{"columns", "values"}`` of a CSV dataset uploaded through this console, or None."""
+    return await read_record(store, VALUES_PREFIX + dataset_uuid)

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import HanamiError
 from webconsole.web.core.deps import client_address
-from webconsole.web.datasets.contents import MnistContents, remember_contents
+from webconsole.web.datasets.contents import DatasetContents, remember_contents
 from webconsole.web.datasets.upload_state import CANCEL_PREFIX, UploadState, save_state
 
 log = logging.getLogger("webconsole.uploads")
@@ -71,7 +71,7 @@ async def _watch_cancel(store: Any, state: UploadState) -> None:
 
 
 async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], client: str,
-                entered: asyncio.Event, contents: MnistContents | None = None) -> None:
+                entered: asyncio.Event, contents: DatasetContents | None = None) -> None:
     """The background task: send the validated files, keep the shared state current, clean up."""
     entered.set()
     store = app.state.store
@@ -152,7 +152,7 @@ async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: s
 
 
 def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path],
-                 contents: MnistContents | None = None) -> None:
+                 contents: DatasetContents | None = None) -> None:
     """Hand the validated files over to a send task; from here on the task removes them.
     ``contents`` (labels, small sets' images) is recorded under the dataset's uuid once it has one."""
     app = request.app

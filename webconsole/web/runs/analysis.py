@@ -92,3 +92,26 @@ def png_data_uri(rows: int, cols: int, pixels: bytes, scale: int = 2) -> str:
            + chunk(b"IHDR", struct.pack(">IIBBBBB", cols * scale, rows * scale, 8, 0, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b""))
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def csv_errors(data: list[float], columns: list[str], values: list[list[float]], input_neurons: int,
+               output_name: str, output_neurons: int) -> dict[str, Any]:
+    """Mean absolute error of a CSV result against the dataset's output column.
+
+    A CSV request result holds one value per cycle: the mean of the output brick's neurons (§4.39).
+    Cycle ``c`` expects the output column's rows ``[c + M - O, c + M)`` with ``M = max(I, O)``
+    (§4.23), so its expected value is their mean; cycles whose window runs past the data are left out.
+    """
+    if output_name not in columns:
+        return {"column": output_name, "missing": True}
+    column = values[columns.index(output_name)]
+    reach = max(input_neurons, output_neurons)
+    errors = []
+    for cycle, got in enumerate(data):
+        window = column[cycle + reach - output_neurons:cycle + reach]
+        if len(window) < output_neurons or not output_neurons:
+            break
+        errors.append(abs(float(got) - sum(window) / output_neurons))
+    return {"column": output_name, "missing": False, "cycles": len(errors),
+            "mae": sum(errors) / len(errors) if errors else None,
+            "max": max(errors) if errors else None}

@@ -28,7 +28,7 @@ from webconsole.web.core.deps import CurrentSession, Hanami, client_address, res
 from webconsole.web.core.humanize import human_duration
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import is_htmx, is_poll, redirect, render, url_path
-from webconsole.web.datasets.contents import images_meta, known_images, known_labels
+from webconsole.web.datasets.contents import images_meta, known_csv_values, known_images, known_labels
 from webconsole.web.runs import analysis
 from webconsole.web.runs.engine import advance, best_step, step_names, stop
 from webconsole.web.runs.records import (
@@ -43,7 +43,7 @@ from webconsole.web.runs.records import (
     valid_run_id,
 )
 from webconsole.web.tasks.pages import STOP_POLLING, checked_uuid, name_error
-from webconsole.web.tasks.rows import remember_task
+from webconsole.web.tasks.rows import remember_task, task_metas
 
 router = resource_router()
 
@@ -428,7 +428,31 @@ async def result_mistakes(request: Request, uuid: str, session: CurrentSession, 
         raise HTTPException(status_code=404, detail="Choose one of the listed datasets.")
     predictions = analysis.predictions_of(result.get("data"))
     accuracy = await api.check_dataset(uuid, dataset_uuid) if dataset.get("type") == "mnist" else None
+    store = request.app.state.store
     context = {"result": {k: v for k, v in result.items() if k != "data"}, "dataset": dataset,
-               "accuracy": accuracy, "analysis": await _analysis(request.app.state.store, dataset_uuid, predictions),
-               "kind": "mnist" if predictions is not None else "csv"}
+               "accuracy": accuracy, "analysis": await _analysis(store, dataset_uuid, predictions),
+               "kind": "mnist" if predictions is not None else "csv", "csv": None}
+    if predictions is None and isinstance(result.get("data"), list) and result["data"]:
+        context["csv"] = await _csv_analysis(request, uuid, dataset_uuid, result["data"])
     return await render(request, "runs/mistakes.html", context)
+
+
+async def _csv_analysis(request: Request, uuid: str, dataset_uuid: str, data: list[Any]) -> dict[str, Any]:
+    """Mean absolute error per output column, when the console holds the values and the template."""
+    store = request.app.state.store
+    values = await known_csv_values(store, dataset_uuid)
+    if values is None:
+        return {"values_known": False}
+    meta = (await task_metas(request, [uuid])).get(uuid, {})
+    template_text = await known_template(store, meta["cluster_uuid"]) if meta.get("cluster_uuid") else None
+    try:
+        template = parse_template(template_text) if template_text else None
+    except TemplateError:
+        template = None
+    if template is None or not template.input_bricks or not template.output_bricks:
+        return {"values_known": True, "template_known": False}
+    inputs, outputs = template.input_bricks[0], template.output_bricks[0]
+    numbers = [float(v) for v in data if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    errors = analysis.csv_errors(numbers, values["columns"], values["values"], inputs.neurons,
+                                 outputs.name, outputs.neurons)
+    return {"values_known": True, "template_known": True, "columns": [errors]}
