@@ -12,6 +12,7 @@ import io
 import json
 import re
 import secrets
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -88,6 +89,26 @@ async def create_cluster(client: httpx.AsyncClient, csrf: str, name: str) -> str
     response = await client.post("/clusters", data={"csrf_token": csrf, "name": name, "template": EXAMPLE_MNIST_TEMPLATE})
     assert response.status_code == 303, response.text[:500]
     return response.headers["location"].rsplit("/", 1)[1]
+
+
+@asynccontextmanager
+async def run_world(base_url: str, hanami: HanamiAPI, train: tuple[Path, Path], test: tuple[Path, Path],
+                    user: str = ADMIN_ID, password: str = ADMIN_PASSWORD) -> AsyncIterator[tuple]:
+    """A logged-in client, two datasets uploaded through the console and a cluster; removed afterwards."""
+    made: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        csrf = await login(client, user, password)
+        try:
+            made["train"] = await upload_mnist(client, csrf, unique("run train"), *train)
+            made["test"] = await upload_mnist(client, csrf, unique("run held out"), *test)
+            made["cluster"] = await create_cluster(client, csrf, unique("run cluster"))
+            yield client, made
+        finally:
+            if "cluster" in made:
+                await hanami.delete_cluster(made["cluster"])
+            for key in ("train", "test"):
+                if key in made:
+                    await hanami.delete_dataset(made[key])
 
 
 async def start_run(client: httpx.AsyncClient, cluster: str, **fields: str) -> tuple[httpx.Response, dict]:
@@ -257,61 +278,44 @@ async def test_bad_input_is_refused_and_queues_nothing(console, hanami, demo_fil
 
 
 async def test_early_stop_removes_the_queued_rest(console, hanami, demo_files, tmp_path) -> None:
-    async with httpx.AsyncClient(base_url=console.url) as client:
-        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
-        # Real digits to learn from; a held-out set of blank images labelled 0, on which the accuracy can
-        # only be 0 or 100 %: it improves at most once, so with patience 1 the run stops by pass 3.
-        train = await upload_mnist(client, csrf, unique("early train"), demo_files.train_images, demo_files.train_labels)
-        test = await upload_mnist(client, csrf, unique("blank held out"), *zero_digits(tmp_path / "test", 50))
-        cluster = await create_cluster(client, csrf, unique("early stop cluster"))
-        try:
-            response, _ = await start_run(client, cluster, name=unique("early stop"), train_uuid=train,
-                                          test_uuid=test, passes="12", patience="1", checkpoints="1")
-            page = await wait_ended(client, response.headers["location"])
-            assert 'data-state="stopped"' in page and "Stopped early: no improvement for 1 passes" in page
-            states = re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page)
-            skipped = [number for number, state in enumerate(states, 1) if state == "skipped"]
-            assert skipped and skipped == list(range(skipped[0], 13)), states
-            exported = json.loads((await client.get(response.headers["location"] + "/export.json")).text)
-            left = set((await hanami.list_tasks(cluster)).column("uuid"))
-            for step in exported["passes_done"]:
-                if step["state"] == "skipped":
-                    assert step["train"] not in left and step["request"] not in left
-                else:
-                    assert step["state"] == "done" and step["accuracy"] in (0.0, 100.0)
-            # The skipped passes' saves ran anyway (never removed from the queue); only the best is kept.
-            kept = [c for c in (await hanami.list_checkpoints()).records() if c["name"].startswith(exported["name"])]
-            assert [c["name"] for c in kept] == [f"{exported['name']} pass {exported['best_pass']}"]
-            await hanami.delete_checkpoint(kept[0]["uuid"])
-        finally:
-            await hanami.delete_cluster(cluster)
-            await hanami.delete_dataset(train)
-            await hanami.delete_dataset(test)
+    # Real digits to learn from; a held-out set of blank images labelled 0, on which the accuracy can
+    # only be 0 or 100 %: it improves at most once, so with patience 1 the run stops by pass 3.
+    train = (demo_files.train_images, demo_files.train_labels)
+    async with run_world(console.url, hanami, train, zero_digits(tmp_path / "test", 50)) as (client, made):
+        response, _ = await start_run(client, made["cluster"], name=unique("early stop"), train_uuid=made["train"],
+                                      test_uuid=made["test"], passes="12", patience="1", checkpoints="1")
+        page = await wait_ended(client, response.headers["location"])
+        assert 'data-state="stopped"' in page and "Stopped early: no improvement for 1 passes" in page
+        states = re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page)
+        skipped = [number for number, state in enumerate(states, 1) if state == "skipped"]
+        assert skipped and skipped == list(range(skipped[0], 13)), states
+        exported = json.loads((await client.get(response.headers["location"] + "/export.json")).text)
+        left = set((await hanami.list_tasks(made["cluster"])).column("uuid"))
+        for step in exported["passes_done"]:
+            if step["state"] == "skipped":
+                assert step["train"] not in left and step["request"] not in left
+            else:
+                assert step["state"] == "done" and step["accuracy"] in (0.0, 100.0)
+        # The skipped passes' saves ran anyway (never removed from the queue); only the best is kept.
+        kept = [c for c in (await hanami.list_checkpoints()).records() if c["name"].startswith(exported["name"])]
+        assert [c["name"] for c in kept] == [f"{exported['name']} pass {exported['best_pass']}"]
+        await hanami.delete_checkpoint(kept[0]["uuid"])
 
 
 async def test_a_run_whose_tasks_were_removed_outside_says_so(console, hanami, demo_files, held_out_files) -> None:
-    async with httpx.AsyncClient(base_url=console.url) as client:
-        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
-        train = await upload_mnist(client, csrf, unique("removed train"), demo_files.train_images, demo_files.train_labels)
-        test = await upload_mnist(client, csrf, unique("removed held out"), *held_out_files)
-        cluster = await create_cluster(client, csrf, unique("removed cluster"))
-        try:
-            response, _ = await start_run(client, cluster, name=unique("removed"), train_uuid=train,
-                                          test_uuid=test, passes="4")
-            run_url = response.headers["location"]
-            exported = json.loads((await client.get(run_url + "/export.json")).text)
-            last = exported["passes_done"][-1]
-            # Someone removes the last pass's tasks with another client while they are still queued.
-            await hanami.delete_task(last["request"], cluster)
-            await hanami.delete_task(last["train"], cluster)
-            page = await wait_ended(client, run_url)
-            assert 'data-state="broken"' in page
-            assert "The tasks of pass 4 were removed outside the console" in page
-            assert re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page) == ["done", "done", "done", "removed"]
-        finally:
-            await hanami.delete_cluster(cluster)
-            await hanami.delete_dataset(train)
-            await hanami.delete_dataset(test)
+    train = (demo_files.train_images, demo_files.train_labels)
+    async with run_world(console.url, hanami, train, held_out_files) as (client, made):
+        response, _ = await start_run(client, made["cluster"], name=unique("removed"), train_uuid=made["train"],
+                                      test_uuid=made["test"], passes="4")
+        run_url = response.headers["location"]
+        last = json.loads((await client.get(run_url + "/export.json")).text)["passes_done"][-1]
+        # Someone removes the last pass's tasks with another client while they are still queued.
+        await hanami.delete_task(last["request"], made["cluster"])
+        await hanami.delete_task(last["train"], made["cluster"])
+        page = await wait_ended(client, run_url)
+        assert 'data-state="broken"' in page
+        assert "The tasks of pass 4 were removed outside the console" in page
+        assert re.findall(r'<tr data-pass="\d+" data-state="(\w+)"', page) == ["done", "done", "done", "removed"]
 
 
 async def test_mistakes_of_a_result_need_the_labels_the_console_kept(
@@ -363,18 +367,12 @@ async def test_two_replicas_viewing_one_run_check_each_pass_once(backend, hanami
     user, password = f"runs_{secrets.token_hex(3)}", "runs-password-1"
     await hanami.create_user(user, "Runs Admin", password, True)
     replicas = [start_console(backend, redis_url), start_console(backend, redis_url)]
-    cluster = train = test = None
     try:
-        async with httpx.AsyncClient() as client:
-            first, second = (replica.url for replica in replicas)
-            client.base_url = first
-            csrf = await login(client, user, password)
-            train = await upload_mnist(client, csrf, unique("replica train"), demo_files.small_images,
-                                       demo_files.small_labels)
-            test = await upload_mnist(client, csrf, unique("replica held out"), *held_out_files)
-            cluster = await create_cluster(client, csrf, unique("replica cluster"))
-            response, _ = await start_run(client, cluster, name=unique("replicas"), train_uuid=train,
-                                          test_uuid=test, passes="4")
+        first, second = (replica.url for replica in replicas)
+        train = (demo_files.small_images, demo_files.small_labels)
+        async with run_world(first, hanami, train, held_out_files, user, password) as (client, made):
+            response, _ = await start_run(client, made["cluster"], name=unique("replicas"), train_uuid=made["train"],
+                                          test_uuid=made["test"], passes="4")
             path = httpx.URL(response.headers["location"]).path
 
             async def both_ended() -> bool:
@@ -384,18 +382,12 @@ async def test_two_replicas_viewing_one_run_check_each_pass_once(backend, hanami
             await wait_for(both_ended, timeout=120, interval=0.02)
         async with HanamiClient(backend.url) as own_client:
             own = own_client.api((await own_client.login(user, password)).token)
-            entries = (await own.audit_log(0)).records()
-        calls = [(e["endpoint"], e["request_type"]) for e in entries]
+            calls = [(e["endpoint"], e["request_type"]) for e in (await own.audit_log(0)).records()]
         assert calls.count(("v1/dataset/check", "POST")) == 4
         assert calls.count(("v1/request_result", "DELETE")) == 4
     finally:
         for replica in replicas:
             replica.stop()
-        if cluster:
-            await hanami.delete_cluster(cluster)
-        for dataset in (train, test):
-            if dataset:
-                await hanami.delete_dataset(dataset)
         await hanami.delete_user(user)
 
 
