@@ -269,6 +269,9 @@ async def test_bad_input_is_refused_and_queues_nothing(console, hanami, demo_fil
                 response, _ = await start_run(client, cluster, **{**good, **change})
                 assert response.status_code == 422, change
                 assert f'id="{field}-error"' in response.text and message in response.text, change
+            # Without the session's CSRF token nothing is queued either.
+            forged = await client.post(f"/clusters/{cluster}/runs", data={**good, "run_id": "a" * 16})
+            assert forged.status_code == 403
             assert len(await hanami.list_tasks(cluster)) == 0
             assert f'/clusters/{cluster}/runs' in (await client.get(f"/clusters/{cluster}")).text
         finally:

@@ -29,6 +29,7 @@ log = logging.getLogger("webconsole.runs")
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PENDING_TASK = ("queued", "active", "aborted")
+CHECKS_PER_LOOK = 5  # a viewer coming back after many passes catches up over a few polls, not in one request
 
 
 def step_names(run_name: str, number: int) -> dict[str, str]:
@@ -93,9 +94,12 @@ async def _advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) ->
                        "the passes not checked yet are lost.")
         return True
     changed = False
+    checks = 0
     for step in run["steps"]:
         if step["state"] != "queued":
             continue
+        if checks >= CHECKS_PER_LOOK:
+            break
         request = rows.get(step["request"])
         if request is not None and request.get("state") in PENDING_TASK:
             break  # FIFO: no later pass has finished either
@@ -106,7 +110,16 @@ async def _advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) ->
                            "cannot go on; the passes before it are kept.")
             changed = True
             break
-        await _check(api, store, run, step, rows)
+        try:
+            await _check(api, store, run, step, rows)
+        except NotFound as exc:
+            # The held-out dataset or the pass's result went away meanwhile: this pass cannot be measured.
+            step["state"] = "removed"
+            run["state"], run["ended_at"] = "broken", time.time()
+            run["note"] = f"Pass {step['pass']} could not be checked: {exc.message or 'Hanami answered 404'}"
+            changed = True
+            break
+        checks += 1
         changed = True
         if _should_stop(run, step):
             await _remove_rest(api, run, rows, f"Stopped early: no improvement for {run['patience']} passes "

@@ -144,6 +144,8 @@ def _cluster_runs(runs: list[dict[str, Any]], session: Session, cluster_uuid: st
 async def cluster_runs(request: Request, cluster_uuid: str, session: CurrentSession, api: Hanami) -> Response:
     """The cluster page's runs panel (htmx); it advances the cluster's running runs while it polls."""
     checked_uuid(cluster_uuid)
+    if not is_htmx(request):
+        await api.get_cluster(cluster_uuid)  # a 404 page for a cluster that is not there
     store = request.app.state.store
     runs = _cluster_runs(await all_runs(store), session, cluster_uuid)
     runs = [await advance(api, store, run) if run["state"] == "running" else run for run in runs]
@@ -425,7 +427,10 @@ async def result_mistakes(request: Request, uuid: str, session: CurrentSession, 
     result, datasets = await asyncio.gather(api.get_result(uuid), _datasets(api))
     dataset = next((d for d in datasets if d.get("uuid") == dataset_uuid), None)
     if dataset is None:
-        raise HTTPException(status_code=404, detail="Choose one of the listed datasets.")
+        # Never send an unlisted dataset uuid (Q-C2): offer the listed ones instead.
+        context = {"result": {k: v for k, v in result.items() if k != "data"}, "datasets": datasets,
+                   "error": "Choose one of the listed datasets." if dataset_uuid else ""}
+        return await render(request, "runs/mistakes.html", context, status_code=422 if dataset_uuid else 200)
     predictions = analysis.predictions_of(result.get("data"))
     accuracy = await api.check_dataset(uuid, dataset_uuid) if dataset.get("type") == "mnist" else None
     store = request.app.state.store
