@@ -296,7 +296,10 @@ async def test_early_stop_removes_the_queued_rest(console, hanami, demo_files, t
         left = set((await hanami.list_tasks(made["cluster"])).column("uuid"))
         for step in exported["passes_done"]:
             if step["state"] == "skipped":
-                assert step["train"] not in left and step["request"] not in left
+                # (the first skipped pass's training may have started between the look and the removal:
+                # then it was only marked aborted and runs to its end, Q-T4)
+                assert step["request"] not in left
+                assert step["train"] not in left or step["pass"] == skipped[0]
             else:
                 assert step["state"] == "done" and step["accuracy"] in (0.0, 100.0)
         # The skipped passes' saves ran anyway (never removed from the queue); only the best is kept.
