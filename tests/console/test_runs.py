@@ -82,7 +82,7 @@ async def upload_mnist(client: httpx.AsyncClient, csrf: str, name: str, images: 
         match = re.search(r'/datasets/([0-9a-f-]{36})"', page.text)
         return match.group(1) if phase == "done" and match else None
 
-    return await wait_for(done, timeout=60)
+    return await wait_for(done, timeout=120)
 
 
 async def create_cluster(client: httpx.AsyncClient, csrf: str, name: str) -> str:
@@ -119,7 +119,7 @@ async def start_run(client: httpx.AsyncClient, cluster: str, **fields: str) -> t
     return await client.post(f"/clusters/{cluster}/runs", data=data), data
 
 
-async def wait_ended(client: httpx.AsyncClient, run_url: str, timeout: float = 120) -> str:
+async def wait_ended(client: httpx.AsyncClient, run_url: str, timeout: float = 180) -> str:
     async def ended() -> str | None:
         page = await client.get(run_url, headers=POLL)
         assert page.status_code in (200, 286), page.text[:300]
