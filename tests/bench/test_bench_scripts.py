@@ -27,3 +27,9 @@ def test_upload_bench_runs_and_reports_the_ratio_and_memory() -> None:
 def test_direct_io_bench_runs_and_reports_the_overhead() -> None:
     out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2")
     assert "added latency" in out and "throughput ratio bridge/direct" in out
+
+
+def test_runs_bench_runs_and_reports_both_wall_times_and_the_curve() -> None:
+    out = _run("runs_bench.py", "--passes", "2")
+    assert "ratio (b)/(a)" in out and "best pass" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2

@@ -170,6 +170,7 @@ class World:
     result: str = ""
     task: str = ""
     upload_id: str = ""
+    run: str = ""  # a one-pass train-and-evaluate run of the admin's cluster
 
 
 @pytest.fixture(scope="module")
@@ -249,6 +250,12 @@ async def world(tour: Tour, emulator_faithful, demo_files) -> AsyncIterator[Worl
                 return record["uuid"] if record else None
 
             world.checkpoint = await wait_for(checkpoint_listed, timeout=60)
+            form = await tour.step("run form", browser.get(f"/clusters/{world.admin_cluster}/runs/new"))
+            started = await tour.step("run", browser.post(f"/clusters/{world.admin_cluster}/runs", data={
+                "csrf_token": csrf, "run_id": re.search(r'name="run_id" value="([^"]+)"', form.text).group(1),
+                "name": f"quirks run {tag}", "train_uuid": world.admin_dataset, "test_uuid": world.admin_dataset,
+                "passes": "1"}), 303)
+            world.run = started.headers["location"].rsplit("/", 1)[1]
         async with tour.browser() as browser:
             csrf = await login(browser, world.member, PASSWORD)
             created = await tour.step("member creates cluster", browser.post("/clusters", data={
@@ -347,6 +354,7 @@ def fill(route: APIRoute, world: World, who: str) -> str:
         "user_id": world.member,
         "project_id": world.project,
         "upload_id": world.upload_id,
+        "run_id": world.run,
     }
     owner = UUID_OWNER.get(first)
     if "{uuid}" in path:
@@ -404,10 +412,10 @@ async def walk_pages(tour: Tour, world: World, who: str, browser: httpx.AsyncCli
             expect = (200,)
         elif member_refused:
             expect = (403,)
-        elif re.search(r"\{(task_uuid|upload_id)\}", route.path) or (
+        elif re.search(r"\{(task_uuid|upload_id|run_id)\}", route.path) or (
                 "{uuid}" in route.path and UUID_OWNER[route.path.strip("/").split("/", 1)[0]] in ("checkpoint", "result")):
-            # a member sees only the project's resources: the admin's task, checkpoint, result and the
-            # admin's upload are invisible (Q-W3 aside, Hanami hides them): 404, never a crash
+            # a member sees only the project's resources: the admin's task, checkpoint, result, run and
+            # the admin's upload are invisible (Q-W3 aside, Hanami hides them): 404, never a crash
             expect = (404,)
         else:
             expect = (200,)

@@ -136,3 +136,21 @@ def test_check_against_unfinalized_dataset_is_empty_200(admin: Api, demo):
     admin.wait_task(cluster, task)
     pending = admin.ok("POST", "v1/mnist/dataset", {"name": "pending", "input_data_size": 20, "label_data_size": 9})
     assert admin.ok("POST", "v1/dataset/check", {"result_uuid": task, "dataset_uuid": pending["uuid"]}) == {}  # Q-D4
+
+
+def test_deleting_a_queued_checkpoint_save(admin: Api, faithful_admin: Api):
+    """A real Hanami 0.4.1 stalls and then dies when a queued save task is removed: faithful drops the
+    connection, lenient refuses with 409; the save stays queued and runs."""
+    for api, crashes in ((admin, False), (faithful_admin, True)):
+        cluster = api.create_cluster(unique("queued save "), EXAMPLE_CSV_TEMPLATE)
+        api.ok("PUT", "v1/cluster/set_mode", {"uuid": cluster, "new_state": "DIRECT"})  # tasks stay queued
+        save = api.ok("POST", "v1/cluster/save", {"name": unique("queued point "), "cluster_uuid": cluster})["uuid"]
+        if crashes:
+            with pytest.raises(httpx.RemoteProtocolError):
+                api.call("DELETE", "v1/task", query=f"uuid={save}&cluster_uuid={cluster}")
+        else:
+            assert api.call("DELETE", "v1/task", query=f"uuid={save}&cluster_uuid={cluster}").status_code == 409
+        api.ok("PUT", "v1/cluster/set_mode", {"uuid": cluster, "new_state": "TASK"})
+        assert api.wait_task(cluster, save)["state"] == "finished"
+        api.ok("DELETE", "v1/checkpoint", query=f"uuid={save}")
+        api.ok("DELETE", "v1/cluster", query=f"uuid={cluster}")

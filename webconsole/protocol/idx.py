@@ -34,6 +34,8 @@ __all__ = [
     "iter_mnist",
     "iter_mnist_batches",
     "load_mnist",
+    "read_mnist_labels",
+    "read_mnist_images",
 ]
 
 IMAGES_MAGIC = 0x00000803
@@ -240,3 +242,22 @@ def load_mnist(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray
 def iter_mnist(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Same as load_mnist (the name in the team interface); use iter_mnist_batches to stream."""
     return load_mnist(images_path, labels_path)
+
+
+def read_mnist_labels(labels_path: PathLike) -> bytes:
+    """The labels of a validated label file: one byte (0..9) per image, in file order."""
+    path = Path(labels_path)
+    header = _read_header(path, "label", LABELS_MAGIC, 1)
+    with path.open("rb") as fh:
+        fh.seek(header.header_size)
+        return fh.read(header.dims[0])
+
+
+def read_mnist_images(images_path: PathLike) -> tuple[int, int, bytes]:
+    """(rows, columns, pixels) of a validated image file: rows x columns bytes per image, in file order."""
+    path = Path(images_path)
+    header = _read_header(path, "image", IMAGES_MAGIC, 3)
+    count, rows, cols = header.dims
+    with path.open("rb") as fh:
+        fh.seek(header.header_size)
+        return rows, cols, fh.read(count * rows * cols)

@@ -14,6 +14,7 @@ from webconsole.web.clusters import pages as clusters
 from webconsole.web.datasets import pages as datasets
 from webconsole.web.direct_io import pages as direct_io
 from webconsole.web.ops import health, metrics
+from webconsole.web.runs import pages as runs
 from webconsole.web.tasks import pages as tasks
 from webconsole.web.tasks import results
 
@@ -35,6 +36,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     errorlog.router,
     system.router,
     direct_io.router,
+    runs.router,
 )
 
 SETUPS: tuple[Callable[[FastAPI], None], ...] = (

@@ -16,6 +16,7 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
 from webconsole.web.clusters.memory import dataset_facts
 from webconsole.web.datasets import half_datasets, uploads
+from webconsole.web.datasets.contents import forget_contents
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
@@ -105,6 +106,7 @@ async def delete_confirm(request: Request, uuid: str, session: CurrentSession, a
 async def delete(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     dataset = await _listed(api, uuid)
     await api.delete_dataset(uuid)
+    await forget_contents(request.app.state.store, uuid)
     await request.app.state.audit.record(
         session.user_id, "dataset delete", f"{dataset.get('type')} dataset '{dataset.get('name')}' ({uuid})",
         client_address(request),

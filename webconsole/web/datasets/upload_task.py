@@ -24,6 +24,7 @@ from webconsole.hanami.errors import HanamiError
 from webconsole.web.clusters.memory import remember_dataset
 from webconsole.web.core.deps import client_address
 from webconsole.web.datasets import half_datasets
+from webconsole.web.datasets.contents import DatasetContents, remember_contents
 from webconsole.web.datasets.upload_state import CANCEL_PREFIX, PENDING_DELETE, UploadState, save_state
 
 log = logging.getLogger("webconsole.uploads")
@@ -81,7 +82,7 @@ class Uploader:
 
 
 async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Path], uploader: Uploader,
-                entered: asyncio.Event) -> None:
+                entered: asyncio.Event, contents: DatasetContents | None = None) -> None:
     """The background task: send the validated files, keep the shared state current, clean up."""
     entered.set()
     store = app.state.store
@@ -139,6 +140,8 @@ async def _send(app: FastAPI, api: HanamiAPI, state: UploadState, paths: list[Pa
             raise UploadCancelled()
         state.dataset_uuid = uploading.result()
         await half_datasets.forget(app, state.dataset_uuid)
+        if contents is not None:
+            await remember_contents(store, state.dataset_uuid, contents)
         state.phase, state.bytes_sent = "done", state.bytes_total
         await remember_dataset(store, state.dataset_uuid, state.lines, state.columns,
                                time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
@@ -187,12 +190,14 @@ async def _finish(app: FastAPI, state: UploadState, paths: list[Path], client: s
     upload_tasks(app).pop(state.id, None)
 
 
-def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path]) -> None:
-    """Hand the validated files over to a send task; from here on the task removes them."""
+def start_upload(request: Request, api: HanamiAPI, state: UploadState, paths: list[Path],
+                 contents: DatasetContents | None = None) -> None:
+    """Hand the validated files over to a send task; from here on the task removes them.
+    ``contents`` (labels, small sets' images) is recorded under the dataset's uuid once it has one."""
     app = request.app
     entered = asyncio.Event()
     session = request.state.session
     uploader = Uploader(client_address(request), session.token, session.token_expires_at)
-    task = asyncio.create_task(_send(app, api, state, paths, uploader, entered),
+    task = asyncio.create_task(_send(app, api, state, paths, uploader, entered, contents),
                                name=f"dataset-upload-{state.id}")
     upload_tasks(app)[state.id] = RunningUpload(task, entered)

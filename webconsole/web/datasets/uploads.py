@@ -41,6 +41,7 @@ from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
 from webconsole.web.core.once import submitted_once
 from webconsole.web.core.render import is_htmx, render, url_path
+from webconsole.web.datasets.contents import DatasetContents, read_contents, read_csv_values
 from webconsole.web.datasets.upload_state import (
     CANCEL_PREFIX,
     STATE_PREFIX,
@@ -232,13 +233,18 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
                             bytes_total=sum(p.stat().st_size for p in paths))
         await save_state(request.app.state.store, state)
         request.app.state.metrics.upload_bytes.labels("browser").inc(state.bytes_total)
+        contents: DatasetContents | None = None
         try:
             if kind == "mnist":
                 info = await asyncio.to_thread(validate_mnist_pair, paths[0], paths[1])
                 state.lines, state.inputs = info.count, info.inputs
+                # Kept once Hanami names the dataset: what runs and results need to show the mistakes.
+                contents = await asyncio.to_thread(read_contents, paths[0], paths[1], info.count)
             else:
                 csv_info = await asyncio.to_thread(validate_csv, paths[0])
                 state.lines, state.columns = csv_info.lines, csv_info.columns
+                values = await asyncio.to_thread(read_csv_values, paths[0], csv_info.lines, len(csv_info.columns))
+                contents = DatasetContents(csv_values=values) if values is not None else None
                 if csv_info.unusable_columns:
                     state.warnings.append(
                         "These columns can never match a brick name (only letters, digits and _): "
@@ -267,7 +273,7 @@ async def create(request: Request, session: CurrentSession, api: Hanami) -> Resp
             await request.app.state.store.delete(STATE_PREFIX + state.id)
             return Response(status_code=204)
         state.phase = "sending"  # what the first status answer shows; the task takes it from here
-        start_upload(request, api, state, paths)
+        start_upload(request, api, state, paths, contents)
         handed_over = True
     finally:
         if not handed_over:

@@ -1,0 +1,1 @@
+"""Train-and-evaluate runs: learning curves, the best pass kept, what a cluster gets wrong, comparison."""
