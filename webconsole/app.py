@@ -128,6 +128,11 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def create_app_from_environment() -> FastAPI:
+    """The app factory each worker of ``hanami-console serve`` imports: settings from the environment."""
+    return create_app(Settings())
+
+
 class RootPathMiddleware:
     """Serve under a URL prefix, whether or not the proxy strips it from the path.
 
