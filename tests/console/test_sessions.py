@@ -147,3 +147,16 @@ async def test_expired_entries_are_invisible(store_url: str) -> None:
         await asyncio.sleep(0.02)
     assert await store.add("short", b"y", 30)
     await store.aclose()
+
+
+async def test_activity_is_written_back_at_most_every_touch_interval() -> None:
+    """A page view does not rewrite its session each time: at most every idle_timeout/30 (≤ 60 s)."""
+    manager = SessionManager(open_store("memory://"), "k" * 40, idle_timeout=60, absolute_timeout=600)
+    assert manager.touch_interval == 2
+    session = await manager.create(**FIELDS)
+    session.last_active -= 1  # one second ago: within the interval
+    await manager.save(session)
+    viewed = await manager.load(session.id, touch=True)
+    assert viewed is not None
+    stored = await manager.load(session.id, touch=False)
+    assert stored is not None and stored.last_active == pytest.approx(session.last_active)
