@@ -130,11 +130,12 @@ class Console:
         env = dict(os.environ, HANAMI_CONSOLE_BACKEND_URL=backend_url,
                    HANAMI_CONSOLE_SECRET_KEY=secrets.token_urlsafe(48),
                    HANAMI_CONSOLE_SESSION_STORE_URL=f"sqlite:///{work / f'sessions-{self.port}.db'}",
-                   HANAMI_CONSOLE_LOG_LEVEL="warning", HANAMI_CONSOLE_LOGIN_RATE_LIMIT="100000")
+                   HANAMI_CONSOLE_LOGIN_RATE_LIMIT="100000")  # default log level: the access log counts
         args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if not CONSOLE_CLI:  # another installation may predate --workers: it then runs its own default
             args += ["--workers", str(workers)]
-        self.process = subprocess.Popen([*(CONSOLE_CLI or cli()), *args], env=env, stdout=subprocess.DEVNULL)
+        self.process = subprocess.Popen([*(CONSOLE_CLI or cli()), *args], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         wait_until(self.url + "/healthz", self.process, "console")
         if workers > 1:  # every worker up
             deadline = time.monotonic() + 60

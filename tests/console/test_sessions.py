@@ -160,3 +160,23 @@ async def test_activity_is_written_back_at_most_every_touch_interval() -> None:
     assert viewed is not None
     stored = await manager.load(session.id, touch=False)
     assert stored is not None and stored.last_active == pytest.approx(session.last_active)
+
+
+async def test_get_many_reads_several_keys_in_order(store_url: str) -> None:
+    store = open_store(store_url)
+    assert await store.get_many([]) == []
+    await store.set("many:a", b"1", 30)
+    await store.set("many:c", b"3", 30)
+    await store.set("many:gone", b"x", 0.05)
+    await store.incr("many:n", 30)
+    deadline = time.monotonic() + 5
+    while await store.get("many:gone") is not None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    keys = ["many:c", "many:b", "many:a", "many:gone", "many:n", "many:a"]
+    assert await store.get_many(keys) == [b"3", None, b"1", None, b"1", b"1"]
+    wide = [f"many:wide{i}" for i in range(1200)]  # more than one SQL statement's parameters
+    for key in wide[::100]:
+        await store.set(key, key.encode(), 30)
+    assert await store.get_many(wide) == [key.encode() if i % 100 == 0 else None for i, key in enumerate(wide)]
+    await store.aclose()

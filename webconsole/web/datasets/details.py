@@ -15,14 +15,13 @@ for a few seconds, then reads it again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import OrderedDict
 from typing import Any
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.sessions import KeyValueStore, read_record
+from webconsole.sessions import KeyValueStore, read_records
 
 DETAILS_PREFIX = "dataset-details:"
 DETAILS_TTL = 30 * 86400.0  # a deleted dataset's entry is never used (its uuid is not listed) and expires
@@ -76,7 +75,7 @@ class DatasetDetails:
         uuids = list(dict.fromkeys(str(row["uuid"]) for row in rows))
         known = self._known(uuids, now)
         missing = [uuid for uuid in uuids if uuid not in known]
-        records = await asyncio.gather(*(read_record(store, DETAILS_PREFIX + uuid) for uuid in missing))
+        records = await read_records(store, [DETAILS_PREFIX + uuid for uuid in missing])
         for uuid, record in zip(missing, records):
             if record is not None and record.get("complete") is True:
                 known[uuid] = {"complete": True, **{column: record.get(column) for column in COLUMNS}}
