@@ -49,7 +49,15 @@ def serve_workers(settings: Settings, requested: int | None) -> int:
                 "redis://HOST across hosts): with memory:// each worker would know only its own sessions"
             )
         return requested
-    return (os.cpu_count() or 1) if shared else 1
+    return cores() if shared else 1
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's cpuset), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

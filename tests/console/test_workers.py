@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, SECRET, csrf_from, free_port, login
-from webconsole.cli import serve_workers
+from webconsole.cli import cores, serve_workers
 from webconsole.settings import Settings
 
 NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
@@ -86,7 +86,7 @@ def served(emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 def test_the_number_of_workers() -> None:
     shared = Settings(secret_key=SECRET, session_store_url="sqlite:///x.db")
     memory = Settings(secret_key=SECRET, session_store_url="memory://")
-    assert serve_workers(shared, None) == (os.cpu_count() or 1)
+    assert serve_workers(shared, None) == cores() == len(os.sched_getaffinity(0))
     assert serve_workers(shared, 3) == 3
     assert serve_workers(memory, None) == 1 and serve_workers(memory, 1) == 1
     with pytest.raises(ValueError, match="shared session store"):

@@ -270,7 +270,8 @@ class Bridge(BridgeOperations):
                 deadline = min(deadline, self.last_activity + self.registry.idle_timeout)
             wait = max(0.05, deadline - now)
             try:
-                item = await asyncio.wait_for(self.inbox.get(), wait)
+                async with asyncio.timeout(wait):  # no task per message, unlike wait_for on Python 3.11
+                    item = await self.inbox.get()
             except TimeoutError:
                 now = time.monotonic()
                 if self.job is None and now >= self.last_activity + self.registry.idle_timeout:
