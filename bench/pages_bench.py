@@ -315,7 +315,7 @@ async def measure(args: argparse.Namespace, backend_url: str, work: Path) -> lis
                     f"{os.cpu_count()} cores; console --workers {args.workers}; {args.sessions} sessions "
                     f"in a closed loop, {args.seconds:g} s per measure", "", header, "-" * len(header)]
             level = 0
-            for target in args.levels:
+            for target in args.levels if args.seconds > 0 else ():
                 await add_items(api, target - level, csv)
                 level = target
                 for page in PAGES:
@@ -338,6 +338,8 @@ async def measure(args: argparse.Namespace, backend_url: str, work: Path) -> lis
                         f"{calls_per_view / max(direct_per_view, 1e-9):9.2f}")
             for client in sessions:
                 await client.aclose()
+            if args.seconds <= 0:  # only the think-time phase, at the highest level
+                await add_items(api, max(args.levels), csv)
             out += ["", *await think_phase(args, console)]
         finally:
             if console is not counter:
@@ -365,10 +367,11 @@ async def think_phase(args: argparse.Namespace, console: Console) -> list[str]:
                 memory.append(rss_mib(console.process.pid))
 
     sampler = asyncio.create_task(sample())
-    cpu = cpu_seconds(console.process.pid)
+    cpu, own = cpu_seconds(console.process.pid), time.process_time()
     seen = await run_loops([console_view(client, lambda: random.choice(PAGES)) for client in sessions],
                            args.think_seconds, think=(0.5, 1.5))
     cpu_ms = (cpu_seconds(console.process.pid) - cpu) * 1000 / max(1, seen.views)
+    generator = (time.process_time() - own) / max(seen.seconds, 1e-9) * 100
     done.set()
     await sampler
     memory.append(rss_mib(console.process.pid))
@@ -378,7 +381,8 @@ async def think_phase(args: argparse.Namespace, console: Console) -> list[str]:
     return [
         f"{args.think_sessions} sessions, think time 0.5-1.5 s, random list pages, {seen.seconds:.0f} s:",
         f"  {seen.rate():.1f} views/s, p50 {seen.quantile(0.5):.1f} ms, p99 {seen.quantile(0.99):.1f} ms, "
-        f"errors {seen.errors}, console CPU {cpu_ms:.2f} ms/view",
+        f"errors {seen.errors}, console CPU {cpu_ms:.2f} ms/view (the load generator itself used "
+        f"{generator:.0f} % of a core)",
         f"  console RSS (all processes): start {memory[0]:.1f} MiB, mean of first third "
         f"{statistics.mean(memory[:third]):.1f}, of last third {statistics.mean(memory[-third:]):.1f}, "
         f"end {memory[-1]:.1f}, peak {max(memory):.1f} MiB",
@@ -389,7 +393,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="console worker processes")
     parser.add_argument("--sessions", type=int, default=20, help="sessions of the closed loop")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each closed-loop measure")
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="length of each closed-loop measure (0: only the think-time phase)")
     parser.add_argument("--levels", default="0,10,100", help="items of each kind on the backend, in order")
     parser.add_argument("--think-sessions", type=int, default=200)
     parser.add_argument("--think-seconds", type=float, default=60.0)

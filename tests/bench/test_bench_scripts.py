@@ -25,8 +25,9 @@ def test_upload_bench_runs_and_reports_the_ratio_and_memory() -> None:
 
 
 def test_direct_io_bench_runs_and_reports_the_overhead() -> None:
-    out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2")
+    out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2", "--replay", "30")
     assert "added latency" in out and "throughput ratio bridge/direct" in out
+    assert "replay of 30 MNIST digits" in out
 
 
 def test_pages_bench_runs_and_reports_every_page_and_the_ratio() -> None:
