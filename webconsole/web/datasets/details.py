@@ -55,25 +55,27 @@ class DatasetDetails:
         while len(self._local) > self._limit:
             self._local.popitem(last=False)
 
-    def _known(self, uuids: list[str], now: float) -> dict[str, dict[str, Any]]:
+    def _known(self, uuids: list[str], now: float, recheck: bool) -> dict[str, dict[str, Any]]:
         known: dict[str, dict[str, Any]] = {}
         for uuid in uuids:
             details = self._local.get(uuid)
             if details is not None:
                 known[uuid] = details
-            elif self._incomplete.get(uuid, 0.0) > now:
+            elif not recheck and self._incomplete.get(uuid, 0.0) > now:
                 known[uuid] = INCOMPLETE
         return known
 
-    async def fill(self, store: KeyValueStore, api: HanamiAPI, rows: list[dict[str, Any]]) -> None:
+    async def fill(self, store: KeyValueStore, api: HanamiAPI, rows: list[dict[str, Any]], *,
+                   recheck: bool = False) -> None:
         """Add ``complete``, ``inputs``, ``outputs`` and ``lines`` to each listed row.
 
-        A row whose read fails keeps None (shown as "—") and ``complete`` False. Token expiry and an
+        A row whose read fails keeps None (shown as "—") and ``complete`` False. ``recheck`` reads
+        rows remembered as incomplete again at once (one dataset's own page). Token expiry and an
         unreachable backend go to the error mapper.
         """
         now = time.monotonic()
         uuids = list(dict.fromkeys(str(row["uuid"]) for row in rows))
-        known = self._known(uuids, now)
+        known = self._known(uuids, now, recheck)
         missing = [uuid for uuid in uuids if uuid not in known]
         records = await read_records(store, [DETAILS_PREFIX + uuid for uuid in missing])
         for uuid, record in zip(missing, records):

@@ -26,10 +26,10 @@ LIST_SORTABLE = ("name", "type", "owner_id", "project_id", "visibility")
 DETAIL_COLUMNS = details.COLUMNS
 
 
-async def _add_details(request: Request, api: HanamiAPI, rows: list[dict[str, Any]]) -> None:
+async def _add_details(request: Request, api: HanamiAPI, rows: list[dict[str, Any]], recheck: bool = False) -> None:
     """Fill inputs/outputs/lines of listed rows: from what the console keeps, else read once (guarded
     against concurrently deleted datasets, Q-C2: see ``details``)."""
-    await request.app.state.dataset_details.fill(request.app.state.store, api, rows)
+    await request.app.state.dataset_details.fill(request.app.state.store, api, rows, recheck=recheck)
 
 
 @router.get("/datasets", name="datasets_list")
@@ -65,7 +65,7 @@ async def _listed(api: HanamiAPI, uuid: str) -> dict[str, Any]:
 @router.get("/datasets/{uuid}", name="datasets_detail")
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     dataset = dict(await _listed(api, uuid))
-    await _add_details(request, api, [dataset])
+    await _add_details(request, api, [dataset], recheck=True)  # an upload that just finished shows at once
     return await render(request, "datasets/detail.html", {"dataset": dataset})
 
 
