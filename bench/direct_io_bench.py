@@ -23,6 +23,7 @@ import json
 import re
 import secrets
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -41,6 +42,7 @@ from websockets.asyncio.client import connect
 from webconsole.app import create_app
 from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiClient
+from webconsole.protocol.idx import iter_mnist_batches, write_idx_images, write_idx_labels
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 from webconsole.settings import Settings
 
@@ -168,7 +170,17 @@ class Measure:
         self.wall += time.perf_counter() - start
 
 
-async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
+def write_digits(folder: Path, count: int) -> tuple[Path, Path]:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    images, labels = folder / "replay-images.idx", folder / "replay-labels.idx"
+    write_idx_images(images, rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8))
+    write_idx_labels(labels, rng.integers(0, 10, size=count, dtype=np.uint8))
+    return images, labels
+
+
+async def run(n: int, warmup: int, in_process: bool, blocks: int, replay: int = 0) -> None:
     digit = [0.0] * 784
     for row in range(6, 22):
         digit[row * 28 + 14] = 255.0
@@ -199,6 +211,15 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
                                                              "template": EXAMPLE_MNIST_TEMPLATE})
                 assert created.status_code == 303, created.text[:500]
                 bridged = created.headers["location"].rsplit("/", 1)[1]
+                if replay:  # an MNIST pair kept for the bridge to replay (request mode)
+                    folder = Path(tempfile.mkdtemp(prefix="direct-io-bench-"))
+                    images, labels = write_digits(folder, replay)
+                    kept = await http.post(f"/clusters/{bridged}/direct/replay",
+                                           data={"kind": "mnist", "csrf_token": csrf},
+                                           files={"images": ("i.idx", images.read_bytes()),
+                                                  "labels": ("l.idx", labels.read_bytes())})
+                    assert kept.status_code == 200, kept.text[:500]
+                    replay_id = kept.json()["id"]
             ws_url = console_url.replace("http://", "ws://") + f"/clusters/{bridged}/direct/ws"
             await api.set_mode(direct, "DIRECT")
             try:
@@ -231,6 +252,19 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
                     for _ in range(blocks):
                         for key, one in kinds.items():
                             await results[key].block(per_block, one)
+                    replays: dict[str, float] = {}
+                    for _ in range(3 if replay else 0):  # alternate, best of three each way
+                        started = time.perf_counter()
+                        await ws.send(json.dumps({"op": "replay", "id": replay_id, "mode": "request"}))
+                        while not (m := json.loads(await ws.recv())).get("finished"):
+                            pass
+                        assert m["done"] == replay, m
+                        replays["a"] = max(replays.get("a", 0.0), replay / (time.perf_counter() - started))
+                        started = time.perf_counter()
+                        for batch, _ in iter_mnist_batches(images, labels, batch=500):
+                            for image in batch:
+                                await io.request("test_input", image.tolist())
+                        replays["b"] = max(replays.get("b", 0.0), replay / (time.perf_counter() - started))
                     await ws.send(json.dumps({"op": "close"}))
                     while (m := json.loads(await ws.recv())).get("state") != "closed":
                         pass
@@ -250,6 +284,11 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int) -> None:
                 print(f"  {name:<6} added latency: median {a['median'] - b['median']:+.3f} ms, "
                       f"p95 {a['p95'] - b['p95']:+.3f} ms; throughput ratio bridge/direct "
                       f"{a['rps'] / b['rps']:.2f}")
+            if replay:
+                shutil.rmtree(folder, ignore_errors=True)
+                print(f"replay of {replay} MNIST digits (request mode, best of 3): bridge {replays['a']:.0f} "
+                      f"samples/s, direct {replays['b']:.0f} samples/s; ratio bridge/direct "
+                      f"{replays['a'] / replays['b']:.2f}")
         finally:
             await hanami.aclose()
 
@@ -260,8 +299,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--blocks", type=int, default=10, help="interleaved blocks (evens out machine load)")
     parser.add_argument("--in-process", action="store_true", help="emulator and console in threads")
+    parser.add_argument("--replay", type=int, default=1000, help="digits replayed through the bridge (0: none)")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.warmup, args.in_process, args.blocks))
+    asyncio.run(run(args.n, args.warmup, args.in_process, args.blocks, args.replay))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,17 @@ from webconsole.web.core.security import BodyLimitMiddleware, SecurityHeadersMid
 from webconsole.web.routes import ROUTERS, SETUPS
 
 
+PATHS_KEPT = 8192  # links a page makes (static files, sections, the rows' uuids), kept per app
+
+
 def _templates() -> Jinja2Blocks:
     templates = Jinja2Blocks(directory=str(templates_dir()))
+    paths: dict[tuple[Any, ...], str] = {}
     env = templates.env
     env.autoescape = True
     env.trim_blocks = True
     env.lstrip_blocks = True
+    env.auto_reload = False  # the templates are part of the installation: no stat() per render
 
     def has_route(request: Request, name: str) -> bool:
         # Links to optional sections render only when the section's router is installed.
@@ -46,7 +51,19 @@ def _templates() -> Jinja2Blocks:
     def url_for(context: dict, name: str, /, **path_params: object) -> str:
         # Paths, not absolute URLs: links then survive any proxy's idea of host and scheme,
         # and carry the root path when the console is served under a prefix.
-        return context["request"].url_for(name, **path_params).path
+        request: Request = context["request"]
+        key = (request.scope.get("root_path", ""), name, tuple(sorted(path_params.items())))
+        try:
+            path = paths.get(key)
+        except TypeError:  # an unhashable parameter: not kept
+            return request.url_for(name, **path_params).path
+        if path is None:
+            # The route table is fixed once the app is built; finding a route by name walks all of it.
+            path = request.url_for(name, **path_params).path
+            if len(paths) >= PATHS_KEPT:
+                paths.pop(next(iter(paths)))
+            paths[key] = path
+        return path
 
     env.globals["has_route"] = has_route
     env.globals["url_for"] = url_for
@@ -129,6 +146,11 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.root_path:
         app.add_middleware(RootPathMiddleware, root_path=settings.root_path)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app factory each worker of ``hanami-console serve`` imports: settings from the environment."""
+    return create_app(Settings())
 
 
 class RootPathMiddleware:

@@ -15,32 +15,64 @@ import uvicorn
 from webconsole.settings import Settings
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    return {
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.trusted_proxies,
+        "log_config": None,
+        "ws": "websockets-sansio",
+        "timeout_graceful_shutdown": 10,
+    }
+
+
 def _serve_app(settings: Settings, host: str, port: int) -> None:
+    """One process serving an app built here (the demo: its settings are not in the environment)."""
     from webconsole.app import create_app
 
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
-        log_config=None,
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=10,
-    )
+    uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]
+
+
+def serve_workers(settings: Settings, requested: int | None) -> int:
+    """How many worker processes ``serve`` runs: ``--workers``, else one per core.
+
+    Workers share nothing but the session store, so a ``memory://`` store allows one only: a session
+    made by one worker would be unknown to the next (an explicit ``--workers N`` is refused, the
+    default falls back to one worker).
+    """
+    shared = not settings.session_store_url.startswith("memory://")
+    if requested is not None:
+        if requested < 1:
+            raise ValueError("--workers must be at least 1")
+        if requested > 1 and not shared:
+            raise ValueError(
+                f"--workers {requested} needs a shared session store (sqlite:///FILE on one host, "
+                "redis://HOST across hosts): with memory:// each worker would know only its own sessions"
+            )
+        return requested
+    return cores() if shared else 1
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's cpuset), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
         settings.require_secret()
+        workers = serve_workers(settings, args.workers)
     except ValueError as exc:
         print(f"hanami-console: {exc}", file=sys.stderr)
         return 2
     print(f"Hanami console on http://{args.host}:{args.port}{settings.root_path}/ "
-          f"(backend {settings.backend_url})", flush=True)
-    _serve_app(settings, args.host, args.port)
+          f"(backend {settings.backend_url}, {workers} worker{'s' if workers > 1 else ''})", flush=True)
+    # Every worker imports the app factory and reads the same settings from the environment.
+    uvicorn.run("webconsole.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
+                workers=workers, **_uvicorn_options(settings))  # type: ignore[arg-type]
     return 0
 
 
@@ -145,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the console against HANAMI_CONSOLE_BACKEND_URL")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default: one per core; one with a memory:// session store)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="run the console on the embedded Hanami with demo data")

@@ -68,3 +68,8 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
         logging.getLogger(name).propagate = True
     # The console writes its own access log with request ids; uvicorn's would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Backend calls are logged by the client at DEBUG; httpx writes its own line per call at INFO
+    # ("HTTP Request: ..."), which is shown only when debugging too.
+    debugging = root.getEffectiveLevel() <= logging.DEBUG
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debugging else logging.WARNING)

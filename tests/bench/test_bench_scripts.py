@@ -25,11 +25,20 @@ def test_upload_bench_runs_and_reports_the_ratio_and_memory() -> None:
 
 
 def test_direct_io_bench_runs_and_reports_the_overhead() -> None:
-    out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2")
+    out = _run("direct_io_bench.py", "-n", "20", "--warmup", "5", "--blocks", "2", "--replay", "30")
     assert "added latency" in out and "throughput ratio bridge/direct" in out
+    assert "replay of 30 MNIST digits" in out
 
 
 def test_runs_bench_runs_and_reports_both_wall_times_and_the_curve() -> None:
     out = _run("runs_bench.py", "--passes", "2")
     assert "ratio (b)/(a)" in out and "best pass" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2
+
+
+def test_pages_bench_runs_and_reports_every_page_and_the_ratio() -> None:
+    out = _run("pages_bench.py", "--workers", "2", "--sessions", "2", "--seconds", "0.3", "--levels", "0,2",
+               "--think-sessions", "3", "--think-seconds", "1")
+    for page in ("/datasets", "/clusters", "/projects", "/users", "/hosts"):
+        assert len([line for line in out.splitlines() if line.startswith(page + " ")]) == 2, out
+    assert "views/s c/d" in out and "calls c/d" in out and "console RSS" in out and "errors 0" in out

@@ -289,6 +289,33 @@ async def test_list_search_sort_fragment_and_unfinished_rows(app_client: httpx.A
         await hanami.delete_dataset(unfinished)
 
 
+async def test_an_upload_finished_after_the_list_showed_it_incomplete(app_client: httpx.AsyncClient, hanami,
+                                                                       demo_files) -> None:
+    """The list remembers an unfinished upload as incomplete for a few seconds (it does not read it on
+    every view); the dataset's own page reads it again at once, and the list then shows it finished."""
+    from webconsole.hanami.uploads import _Progress, _send_file, _wait_complete
+
+    await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    name = unique("late")
+    size = demo_files.csv.stat().st_size
+    init = await hanami._call("POST", "v1/csv/dataset", body={"name": name, "input_data_size": size})
+    uuid = init["uuid"]
+    try:
+        listing = await app_client.get("/datasets", params={"q": name})
+        assert "incomplete" in re.search(r'data-uuid="%s">(.*?)</tr>' % uuid, listing.text, re.S).group(1)
+        async with hanami.websocket("file_upload", init["uuid_input_file"]) as ws:
+            await _send_file(ws, demo_files.csv, size, _Progress(size, None), 10)
+        await _wait_complete(hanami, uuid, 10)
+        await hanami._call("PUT", "v1/csv/dataset", body={"uuid": uuid, "uuid_input_file": init["uuid_input_file"]})
+        detail = await app_client.get(f"/datasets/{uuid}")
+        assert re.search(r'data-testid="lines">400<', detail.text), "the finished upload is read again"
+        listing = await app_client.get("/datasets", params={"q": name})
+        row = re.search(r'data-uuid="%s">(.*?)</tr>' % uuid, listing.text, re.S).group(1)
+        assert "incomplete" not in row and re.search(r'class="num">400<', row)
+    finally:
+        await hanami.delete_dataset(uuid)
+
+
 async def test_delete_through_the_confirmation_page(app_client: httpx.AsyncClient, hanami, demo_files) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     name = unique("delete me")

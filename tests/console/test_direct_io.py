@@ -160,6 +160,12 @@ async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, emula
     await ws.send(json.dumps({"op": "ask", "values": [1.0, 2.0]}))
     error = await until(ws, lambda m: m["type"] == "error")
     assert "784 values are needed, 2 were given" in error["message"] and not error.get("fatal")
+    for bad in (True, "1", None, [1], 10 ** 400):  # not a number, or too large for one: refused
+        await ws.send(json.dumps({"op": "ask", "values": [bad] + DIGIT[1:]}))
+        error = await until(ws, lambda m: m["type"] == "error")
+        assert "every value must be a finite number" in error["message"] and not error.get("fatal"), bad
+    await ws.send('{"op": "ask", "values": [NaN' + ", 0" * 783 + "]}")
+    assert "finite" in (await until(ws, lambda m: m["type"] == "error"))["message"]
     await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
     await until(ws, lambda m: m["type"] == "output")
     # The browser goes away: the console closes the backend socket and returns the cluster to TASK.

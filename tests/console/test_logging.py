@@ -51,3 +51,23 @@ async def test_backend_down_shows_a_banner_not_a_traceback(tmp_path: Path) -> No
             assert page.status_code == 503
             assert "Hanami cannot be reached" in page.text and 'class="banner banner-error"' in page.text
             assert "Traceback" not in page.text
+
+
+async def test_backend_calls_are_logged_at_debug_only(emulator, caplog: pytest.LogCaptureFixture) -> None:
+    """At INFO a page view writes its access line, not one line per backend call (the client's own
+    line is DEBUG; httpx's "HTTP Request" line is kept for debugging)."""
+    for level, shown in (("info", False), ("debug", True)):
+        app = create_app(console_settings(emulator.url, log_level=level))
+        logging.getLogger().addHandler(caplog.handler)  # create_app installed the console's own handler
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+                await login(client, ADMIN_ID, ADMIN_PASSWORD)
+                caplog.clear()
+                caplog.handler.setLevel(level.upper())
+                assert (await client.get("/clusters")).status_code == 200
+        messages = [(record.levelno, record.name, record.getMessage()) for record in caplog.records]
+        assert any(name == "webconsole.http" or message == "request" for _, name, message in messages), messages
+        calls = [entry for entry in messages if entry[1] == "httpx" or entry[2].startswith("hanami GET")]
+        assert bool(calls) == shown, messages
+        assert all(levelno <= logging.DEBUG for levelno, name, _ in calls if name != "httpx"), calls

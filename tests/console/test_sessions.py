@@ -141,3 +141,36 @@ async def test_expired_entries_are_invisible(store_url: str) -> None:
         await asyncio.sleep(0.02)
     assert await store.add("short", b"y", 30)
     await store.aclose()
+
+
+async def test_activity_is_written_back_at_most_every_touch_interval() -> None:
+    """A page view does not rewrite its session each time: at most every idle_timeout/30 (≤ 60 s)."""
+    manager = SessionManager(open_store("memory://"), "k" * 40, idle_timeout=60, absolute_timeout=600)
+    assert manager.touch_interval == 2
+    session = await manager.create(**FIELDS)
+    session.last_active -= 1  # one second ago: within the interval
+    await manager.save(session)
+    viewed = await manager.load(session.id, touch=True)
+    assert viewed is not None
+    stored = await manager.load(session.id, touch=False)
+    assert stored is not None and stored.last_active == pytest.approx(session.last_active)
+
+
+async def test_get_many_reads_several_keys_in_order(store_url: str) -> None:
+    store = open_store(store_url)
+    assert await store.get_many([]) == []
+    await store.set("many:a", b"1", 30)
+    await store.set("many:c", b"3", 30)
+    await store.set("many:gone", b"x", 0.05)
+    await store.incr("many:n", 30)
+    deadline = time.monotonic() + 5
+    while await store.get("many:gone") is not None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    keys = ["many:c", "many:b", "many:a", "many:gone", "many:n", "many:a"]
+    assert await store.get_many(keys) == [b"3", None, b"1", None, b"1", b"1"]
+    wide = [f"many:wide{i}" for i in range(1200)]  # more than one SQL statement's parameters
+    for key in wide[::100]:
+        await store.set(key, key.encode(), 30)
+    assert await store.get_many(wide) == [key.encode() if i % 100 == 0 else None for i, key in enumerate(wide)]
+    await store.aclose()

@@ -8,6 +8,7 @@ and direct IO never attaches to an unknown cluster (Q-W2).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
@@ -16,7 +17,8 @@ from websockets.asyncio.client import ClientConnection
 
 from .calls import CreatedCallback, ProgressCallback, StrPath, Transport
 from .direct_io import DirectIOSession
-from .errors import BackendError, BadRequest, Conflict, HanamiError, NotFound, PolicyDenied
+from .errors import (BackendError, BackendUnavailable, BadRequest, Conflict, HanamiError, NotFound, PolicyDenied,
+                     TokenExpired)
 from .models import Identity, Table, TokenInfo, decode_token_claims
 from .uploads import upload_dataset
 from .websocket import Target
@@ -263,6 +265,35 @@ class HanamiAPI:
     async def get_dataset(self, uuid: str) -> dict:
         await self._require_dataset(uuid, "GET v1/dataset")
         return await self._object("GET", "v1/dataset", query={"uuid": uuid})
+
+    async def get_datasets(self, uuids: list[str], concurrency: int = 4) -> dict[str, dict | HanamiError]:
+        """``GET v1/dataset`` for several uuids: each answer, or the ``HanamiError`` it raised.
+
+        The Q-C2 guard of ``get_dataset`` at the cost of one listing per ``concurrency`` reads: every
+        round takes a fresh ``dataset/all`` and reads (concurrently) only the uuids it still shows;
+        a uuid it does not show gets ``NotFound`` and is never sent. Token expiry and an
+        unreachable backend propagate.
+        """
+        found: dict[str, dict | HanamiError] = {}
+        pending = list(dict.fromkeys(uuids))
+        for start in range(0, len(pending), concurrency):
+            batch = pending[start:start + concurrency]
+            listed = {str(uuid) for uuid in (await self.list_datasets()).column("uuid")}
+
+            async def one(uuid: str) -> None:
+                if uuid not in listed:
+                    found[uuid] = NotFound(f"Data-set with uuid '{uuid}' not found", status=404,
+                                           endpoint="GET v1/dataset")
+                    return
+                try:
+                    found[uuid] = await self._object("GET", "v1/dataset", query={"uuid": uuid})
+                except (TokenExpired, BackendUnavailable):
+                    raise
+                except HanamiError as exc:
+                    found[uuid] = exc
+
+            await asyncio.gather(*(one(uuid) for uuid in batch))
+        return found
 
     async def delete_dataset(self, uuid: str) -> None:
         await self._call("DELETE", "v1/dataset", query={"uuid": uuid})

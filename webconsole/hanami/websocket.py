@@ -74,7 +74,8 @@ async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str
     No reply within ``timeout`` or a connection closed by the backend -> ``BackendUnavailable``.
     """
     try:
-        frame = await asyncio.wait_for(ws.recv(), timeout)
+        async with asyncio.timeout(timeout):  # no task per frame, unlike wait_for on Python 3.11
+            frame = await ws.recv()
     except TimeoutError:
         raise BackendUnavailable(f"{what} did not answer within {timeout:g} s", endpoint=endpoint) from None
     except websockets.ConnectionClosed:
@@ -87,7 +88,8 @@ async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str
 async def send(ws: ClientConnection, data: bytes | str, timeout: float, endpoint: str) -> None:
     """Send one frame; a backend that stops reading (full buffers) -> ``BackendUnavailable``."""
     try:
-        await asyncio.wait_for(ws.send(data), timeout)
+        async with asyncio.timeout(timeout):
+            await ws.send(data)
     except TimeoutError:
         raise BackendUnavailable(f"the backend did not read for {timeout:g} s", endpoint=endpoint) from None
     except websockets.ConnectionClosed:

@@ -16,6 +16,9 @@ class KeyValueStore(Protocol):
     async def get(self, key: str) -> bytes | None:
         """The value, or None when absent or expired."""
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The values of several keys in one round trip, in order (None where absent or expired)."""
+
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, replacing any previous value."""
 
@@ -41,9 +44,7 @@ class KeyValueStore(Protocol):
         """Release connections and files."""
 
 
-async def read_record(store: KeyValueStore, key: str) -> dict[str, Any] | None:
-    """A JSON object kept under ``key``; None when absent, expired or not an object."""
-    raw = await store.get(key)
+def _record(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
@@ -51,6 +52,16 @@ async def read_record(store: KeyValueStore, key: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+async def read_record(store: KeyValueStore, key: str) -> dict[str, Any] | None:
+    """A JSON object kept under ``key``; None when absent, expired or not an object."""
+    return _record(await store.get(key))
+
+
+async def read_records(store: KeyValueStore, keys: list[str]) -> list[dict[str, Any] | None]:
+    """``read_record`` for several keys in one store round trip (a list page's rows)."""
+    return [_record(raw) for raw in await store.get_many(keys)] if keys else []
 
 
 def open_store(url: str) -> KeyValueStore:

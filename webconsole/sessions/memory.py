@@ -23,6 +23,9 @@ class MemoryStore:
     async def get(self, key: str) -> bytes | None:
         return self._live(key)
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return [self._live(key) for key in keys]
+
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._data[key] = (value, time.time() + ttl)
 

@@ -26,6 +26,9 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         return await self._redis.get(self._k(key))
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        return list(await self._redis.mget([self._k(key) for key in keys])) if keys else []
+
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))
 

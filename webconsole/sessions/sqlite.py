@@ -55,6 +55,24 @@ class SqliteStore:
 
         return await self._run(op)
 
+    async def get_many(self, keys: list[str]) -> list[bytes | None]:
+        if not keys:
+            return []
+
+        def op(conn: sqlite3.Connection) -> list[bytes | None]:
+            found: dict[str, bytes] = {}
+            now = time.time()
+            for start in range(0, len(keys), 500):  # SQLite allows 999 parameters per statement
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for key, value in conn.execute(
+                    f"SELECT key, value FROM kv WHERE key IN ({marks}) AND expires > ?", (*chunk, now)
+                ):
+                    found[key] = value.encode() if isinstance(value, str) else bytes(value)
+            return [found.get(key) for key in keys]
+
+        return await self._run(op)
+
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(

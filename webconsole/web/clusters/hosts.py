@@ -11,7 +11,7 @@ import asyncio
 from fastapi import Request
 from fastapi.responses import Response
 
-from webconsole.web.clusters.memory import known_host, name_hosts, resolve_host
+from webconsole.web.clusters.memory import known_hosts, name_hosts, resolve_host
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.listing import paginate
 from webconsole.web.core.render import render
@@ -25,7 +25,7 @@ async def list(request: Request, session: CurrentSession, api: Hanami) -> Respon
     hosts = hosts_table.records()
     clusters = sorted(clusters_table.records(), key=lambda c: str(c.get("name", "")).lower())
     store = request.app.state.store
-    remembered = await asyncio.gather(*(known_host(store, c["uuid"]) for c in clusters))
+    remembered = await known_hosts(store, [str(c["uuid"]) for c in clusters])
     placement: dict[str, list[dict]] = {h["uuid"]: [] for h in hosts}
     for cluster, host_uuid in zip(clusters, remembered):
         host = resolve_host(hosts, host_uuid)

@@ -26,7 +26,7 @@ import json
 import time
 from typing import Any
 
-from webconsole.sessions.base import KeyValueStore, read_record
+from webconsole.sessions.base import KeyValueStore, read_record, read_records
 
 MEMORY_TTL = 30 * 24 * 3600.0  # seconds
 
@@ -87,6 +87,12 @@ async def known_host(store: KeyValueStore, cluster_uuid: str) -> str | None:
     return raw.decode("utf-8") if raw is not None else None
 
 
+async def known_hosts(store: KeyValueStore, cluster_uuids: list[str]) -> list[str | None]:
+    """``known_host`` for a page of clusters, in one store round trip."""
+    raws = await store.get_many([HOST_PREFIX + uuid for uuid in cluster_uuids]) if cluster_uuids else []
+    return [raw.decode("utf-8") if raw is not None else None for raw in raws]
+
+
 async def remember_host(store: KeyValueStore, cluster_uuid: str, host_uuid: str) -> None:
     await store.set(HOST_PREFIX + cluster_uuid, host_uuid.encode("utf-8"), MEMORY_TTL)
 
@@ -100,6 +106,11 @@ async def forget_cluster(store: KeyValueStore, cluster_uuid: str) -> None:
 async def checkpoint_origin(store: KeyValueStore, checkpoint_uuid: str) -> dict[str, Any] | None:
     """Where a checkpoint came from, if it was saved through this console."""
     return await read_record(store, CHECKPOINT_PREFIX + checkpoint_uuid)
+
+
+async def checkpoint_origins(store: KeyValueStore, checkpoint_uuids: list[str]) -> list[dict[str, Any] | None]:
+    """``checkpoint_origin`` for a page of checkpoints, in one store round trip."""
+    return await read_records(store, [CHECKPOINT_PREFIX + uuid for uuid in checkpoint_uuids])
 
 
 async def remember_checkpoint_origin(

@@ -29,6 +29,7 @@ from webconsole.web.core.deps import client_address
 from webconsole.web.clusters.brick_layout import BrickLayout, brick_layout
 from webconsole.web.clusters.memory import (
     checkpoint_origin,
+    checkpoint_origins,
     forget_cluster,
     forget_template,
     known_host,
@@ -253,7 +254,7 @@ async def _detail_context(request: Request, api: HanamiAPI, uuid: str) -> dict[s
     )
     checkpoints_denied, checkpoints = checkpoints is None, checkpoints or []
     name_hosts(hosts or [])
-    origins = await asyncio.gather(*(checkpoint_origin(store, c["uuid"]) for c in checkpoints))
+    origins = await checkpoint_origins(store, [str(c["uuid"]) for c in checkpoints])
     made_here = [c for c, origin in zip(checkpoints, origins) if origin and origin.get("cluster_uuid") == uuid]
     return {
         "cluster": cluster,

@@ -6,16 +6,15 @@ The upload machinery (multipart parsing, validation, the background send, status
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from webconsole.hanami.client import HanamiAPI
-from webconsole.hanami.errors import BackendUnavailable, HanamiError, NotFound, TokenExpired
+from webconsole.hanami.errors import NotFound
 from webconsole.web.clusters.memory import dataset_facts
-from webconsole.web.datasets import half_datasets, uploads
+from webconsole.web.datasets import details, half_datasets, uploads
 from webconsole.web.datasets.contents import forget_contents
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
@@ -26,35 +25,13 @@ router = resource_router()
 
 SEARCH = ("name", "type", "owner_id", "project_id", "uuid")
 LIST_SORTABLE = ("name", "type", "owner_id", "project_id", "visibility")
-DETAIL_COLUMNS = ("inputs", "outputs", "lines")
-DETAIL_CONCURRENCY = 4  # Hanami has 4 worker threads; never flood it from one list view
+DETAIL_COLUMNS = details.COLUMNS
 
 
-async def _add_details(api: HanamiAPI, rows: list[dict[str, Any]]) -> None:
-    """Fill inputs/outputs/lines from GET dataset per row, a few at a time.
-
-    A row whose GET fails keeps None (shown as "—"): an unfinished upload answers 500 on the real
-    backend although it is listed (Q-D7). Token expiry and an unreachable backend still go to the
-    error mapper.
-    """
-    # Each GET is guarded by a listing taken right before it (inside get_dataset), not by the page's
-    # own list: a dataset another user deleted meanwhile would crash the real backend (Q-C2).
-    limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
-
-    async def one(row: dict[str, Any]) -> None:
-        async with limit:
-            try:
-                data = await api.get_dataset(row["uuid"])
-            except (TokenExpired, BackendUnavailable):
-                raise
-            except HanamiError:
-                data = {}
-        row["complete"] = bool(data)
-        for column in DETAIL_COLUMNS:
-            value = data.get(column)
-            row[column] = value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    await asyncio.gather(*(one(row) for row in rows))
+async def _add_details(request: Request, api: HanamiAPI, rows: list[dict[str, Any]], recheck: bool = False) -> None:
+    """Fill inputs/outputs/lines of listed rows: from what the console keeps, else read once (guarded
+    against concurrently deleted datasets, Q-C2: see ``details``)."""
+    await request.app.state.dataset_details.fill(request.app.state.store, api, rows, recheck=recheck)
 
 
 @router.get("/datasets", name="datasets_list")
@@ -63,11 +40,11 @@ async def list(request: Request, session: CurrentSession, api: Hanami) -> Respon
     sort = request.query_params.get("sort", "name")
     if sort in DETAIL_COLUMNS:
         # sorting by a detail column needs every row's details; otherwise only the shown page's
-        await _add_details(api, records)
+        await _add_details(request, api, records)
     page = paginate(request, records, search=SEARCH, sortable=LIST_SORTABLE + DETAIL_COLUMNS,
                     default_sort="name")
     if sort not in DETAIL_COLUMNS:
-        await _add_details(api, page.rows)
+        await _add_details(request, api, page.rows)
     return await render(request, "datasets/list.html", {"page": page, "any_datasets": bool(records)},
                         block="dataset_table")
 
@@ -90,7 +67,7 @@ async def _listed(api: HanamiAPI, uuid: str) -> dict[str, Any]:
 @router.get("/datasets/{uuid}", name="datasets_detail")
 async def detail(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
     dataset = dict(await _listed(api, uuid))
-    await _add_details(api, [dataset])
+    await _add_details(request, api, [dataset], recheck=True)  # an upload that just finished shows at once
     # Hanami reports no CSV column names (inputs and outputs are always 0): what the upload learnt.
     facts = (await dataset_facts(request.app.state.store, [uuid])).get(uuid, {})
     return await render(request, "datasets/detail.html", {"dataset": dataset, "facts": facts})
@@ -120,5 +97,6 @@ router.include_router(uploads.router)
 
 
 def setup(app: FastAPI) -> None:
+    app.state.dataset_details = details.DatasetDetails()
     uploads.setup(app)
     half_datasets.setup(app)

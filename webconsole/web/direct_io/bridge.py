@@ -303,7 +303,8 @@ class Bridge(BridgeOperations):
                 deadline = min(deadline, self.last_activity + self.registry.idle_timeout)
             wait = max(0.05, deadline - now)
             try:
-                item = await asyncio.wait_for(self.inbox.get(), wait)
+                async with asyncio.timeout(wait):  # no task per message, unlike wait_for on Python 3.11
+                    item = await self.inbox.get()
             except TimeoutError:
                 item = None
             now = time.monotonic()

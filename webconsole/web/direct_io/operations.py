@@ -35,16 +35,24 @@ MAX_REPEAT = 1000
 JOB_DONE = object()  # put in the bridge's inbox when its job ends
 
 
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def _numbers(raw: Any, size: int, what: str) -> list[float]:
     if not isinstance(raw, list):
         raise ValueError(f"{what}: a list of numbers is needed.")
     if len(raw) != size:
         raise ValueError(f"{what}: {size} values are needed, {len(raw)} were given.")
-    values = []
-    for item in raw:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
-            raise ValueError(f"{what}: every value must be a finite number.")
-        values.append(float(item))
+    # type() and map() keep this at C speed for a 784-pixel image (bool is not int here: a JSON
+    # true/false is refused, and so are strings, lists and None)
+    if not set(map(type, raw)) <= _NUMBER_TYPES:
+        raise ValueError(f"{what}: every value must be a finite number.")
+    try:
+        values = list(map(float, raw))
+    except OverflowError:  # an integer too large for a float
+        values = [math.inf]
+    if not all(map(math.isfinite, values)):
+        raise ValueError(f"{what}: every value must be a finite number.")
     return values
 
 

@@ -7,7 +7,6 @@ store, so every replica sees it) and sorts by queue time itself, ties in its own
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -16,7 +15,7 @@ from fastapi import Request
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import PolicyDenied
-from webconsole.sessions import read_record
+from webconsole.sessions import read_records
 from webconsole.web.clusters.memory import TASK_PREFIX
 from webconsole.web.clusters.memory import remember_task as remember_task_meta
 from webconsole.web.core.humanize import human_duration
@@ -37,7 +36,7 @@ async def remember_task(request: Request, task_uuid: str, meta: dict[str, Any]) 
 async def task_metas(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
     """What the console remembers about these tasks (absent: queued elsewhere, or too long ago)."""
     store = request.app.state.store
-    records = await asyncio.gather(*(read_record(store, META_PREFIX + uuid) for uuid in uuids))
+    records = await read_records(store, [META_PREFIX + uuid for uuid in uuids])
     return {uuid: record for uuid, record in zip(uuids, records) if record is not None}
 
 
