@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from websockets.asyncio.client import connect
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, login, wait_for
+from tests.console.effects import BackendCalls
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.hanami.errors import Conflict
@@ -755,23 +756,6 @@ async def test_members_are_refused_every_admin_route_on_the_server(app_client: h
 # ================================================================================================
 # Uploads: size limits while reading, temp files cleaned, nothing reaches Hanami before validation
 # ================================================================================================
-
-
-class BackendCalls:
-    """Every REST call the console makes to Hanami (the client's own on_call observer)."""
-
-    def __init__(self, app: Any) -> None:
-        self.calls: list[str] = []
-        self._previous = app.state.hanami.on_call
-        app.state.hanami.on_call = self._observe
-
-    def _observe(self, endpoint: str, status: int | None, seconds: float, error: str | None) -> None:
-        self.calls.append(endpoint)
-        if self._previous is not None:
-            self._previous(endpoint, status, seconds, error)
-
-    def writes(self) -> list[str]:
-        return [call for call in self.calls if not call.startswith("GET ")]
 
 
 def upload_parts(csrf: str, kind: str, name: str, files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:

@@ -91,16 +91,18 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
             if not is_poll(request):
                 raise
             # The cluster went away under a polling page: say so once and stop, instead of an error a second.
-            context = {"cluster": {"uuid": cluster_uuid, "name": "", "url": ""}, "tasks": [], "gone": True}
+            context = {"cluster": {"uuid": cluster_uuid, "name": "", "url": ""}, "tasks": [], "gone": True,
+                       "running": False}
             return await render(request, "tasks/_cluster_tasks.html", context, status_code=STOP_POLLING)
         cluster = {}
     else:
         cluster, rows = await asyncio.gather(
             api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
-    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
+    running = any_running(rows)
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows, "running": running,
                "back": _embedding_page(request), "first_load": is_htmx(request) and not is_poll(request)}
     if is_htmx(request):
-        status = STOP_POLLING if is_poll(request) and not any_running(rows) else 200
+        status = STOP_POLLING if is_poll(request) and not running else 200
         return await render(request, "tasks/_cluster_tasks.html", context, status_code=status)
     return await render(request, "tasks/list.html", context)
 
