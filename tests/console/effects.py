@@ -15,8 +15,13 @@ class BackendCalls:
 
     def __init__(self, app: Any) -> None:
         self.calls: list[str] = []
-        self._previous = app.state.hanami.on_call
-        app.state.hanami.on_call = self._observe
+        self._client = app.state.hanami
+        self._previous = self._client.on_call
+        self._client.on_call = self._observe
+
+    def stop(self) -> None:
+        """Stop observing (for an app that outlives the test)."""
+        self._client.on_call = self._previous
 
     def _observe(self, endpoint: str, status: int | None, seconds: float, error: str | None) -> None:
         self.calls.append(endpoint)

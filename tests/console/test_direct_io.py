@@ -244,7 +244,7 @@ async def _task_state(api: Any, task: str, cluster: str, state: str) -> bool:
     return (await api.get_task(task, cluster))["state"] == state
 
 
-async def test_second_session_is_refused_while_held(browser: Browser, console_server) -> None:
+async def test_second_session_is_refused_while_held(browser: Browser, console_server, emulator) -> None:
     uuid = await browser.create_cluster()
     ws, _ = await browser.bridge(uuid)
     other = await Browser(console_server).login()
@@ -263,6 +263,9 @@ async def test_second_session_is_refused_while_held(browser: Browser, console_se
         assert forced.status_code == 303
         page = await other.http.get(f"/clusters/{uuid}/direct")
         assert "Direct IO is open on this cluster" in page.text
+        async with Admin(emulator.url) as api:
+            with pytest.raises(Conflict):  # still in DIRECT: the console did not switch it back
+                await api.set_mode(uuid, "DIRECT")
     finally:
         await other.aclose()
     await ws.send(json.dumps({"op": "close"}))

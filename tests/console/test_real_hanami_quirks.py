@@ -45,6 +45,7 @@ from tests.conftest import (
     login,
     wait_for,
 )
+from tests.console.effects import BackendCalls
 from webconsole.app import create_app
 from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiAPI, HanamiClient
@@ -547,6 +548,8 @@ async def test_unlisted_dataset_uuids_are_never_forwarded(tour: Tour, world: Wor
     kill the real backend; Q-G7: an upper-cased uuid passes Hanami's regex but matches nothing."""
     await tour.reset()
     unknown = str(uuidlib.uuid4())
+    calls = BackendCalls(tour.app)  # never sent: observed, not inferred from the status codes
+    forwarded = ("GET v1/dataset", "DELETE v1/dataset", "POST v1/task", "POST v1/dataset/check")
     async with logged_in(tour, world.member, PASSWORD) as (browser, csrf):
         for label, uuid in (("unknown", unknown), ("upper-cased", world.member_dataset.upper()),
                             ("the admin's (invisible)", world.admin_dataset)):
@@ -560,8 +563,11 @@ async def test_unlisted_dataset_uuids_are_never_forwarded(tour: Tour, world: Wor
             await tour.step(f"member task form prefilled with {label} dataset",
                             browser.get(f"/tasks/new?cluster_uuid={world.member_cluster}&dataset_uuid={uuid}"),
                             (200, 404, 422))
+        assert [call for call in calls.calls if call in forwarded] == []
         # the member's own dataset still works: the refusals were the console's, not Hanami's
         await tour.step("member dataset detail", browser.get(f"/datasets/{world.member_dataset}"))
+        assert calls.count("GET v1/dataset") == 1
+    calls.calls.clear()
     async with logged_in(tour, ADMIN_ID, ADMIN_PASSWORD) as (browser, csrf):
         for label, uuid in (("unknown", unknown), ("upper-cased", world.admin_dataset.upper())):
             await tour.step(f"admin check against {label} dataset", browser.post(
@@ -569,6 +575,8 @@ async def test_unlisted_dataset_uuids_are_never_forwarded(tour: Tour, world: Wor
             await tour.step(f"admin task with {label} dataset", browser.post("/tasks/new", data={
                 "csrf_token": csrf, "name": "never sent", "type": "request", "cluster_uuid": world.admin_cluster,
                 "dataset_uuid": uuid}), 422)
+    calls.stop()
+    assert [call for call in calls.calls if call in forwarded] == []
     # the client itself refuses, whoever calls it
     client, api = await hanami_login(tour.emulator.url, ADMIN_ID, ADMIN_PASSWORD)
     async with client:
