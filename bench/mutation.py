@@ -48,7 +48,7 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_auth.py",
         "tests/console/test_csrf_origin.py",
     ],
-    "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py"],
+    "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
     "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py"],
     "webconsole/web/access/auth.py": [
         "tests/console/test_auth.py",
@@ -82,35 +82,34 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(value) for value in values) + "]"
 
 
-def prepare(module: str, tests: list[str], work: Path) -> Path:
-    """A scratch copy of the working tree whose pyproject mutates ``module`` only."""
+def prepare(module: str, tests: list[str], work: Path, source: Path = ROOT) -> Path:
+    """A scratch copy of the working tree (or ``source``) whose pyproject mutates ``module`` only."""
     folder = work / _slug(module)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "mutants")
     for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=ignore)
+        if (source / name).is_dir():
+            shutil.copytree(source / name, folder / name, ignore=ignore)
         else:
-            shutil.copy2(source, folder / name)
-    existing = [test for test in tests if (ROOT / test.split("::")[0]).exists()]
+            shutil.copy2(source / name, folder / name)
+    existing = [test for test in tests if (source / test.split("::")[0]).exists()]
     config = (
         "\n[tool.mutmut]\n"
         'source_paths = ["webconsole"]\n'
         f"only_mutate = {_toml_list([module])}\n"
         'also_copy = ["templates", "static"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(existing)}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-o", "addopts="]\n'
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="]\n'
     )
     with (folder / "pyproject.toml").open("a", encoding="utf-8") as handle:
         handle.write(config)
     return folder
 
 
-def run(module: str, tests: list[str], work: Path, children: int) -> dict[str, object]:
-    folder = prepare(module, tests, work)
+def run(module: str, tests: list[str], work: Path, children: int, source: Path = ROOT) -> dict[str, object]:
+    folder = prepare(module, tests, work, source)
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.monotonic()
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -142,6 +141,8 @@ def main() -> int:
                         help="where the scratch copies go (default %(default)s)")
     parser.add_argument("--children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="the tree to copy (default: this checkout; e.g. a worktree of an older commit)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     chosen = {module: tests for module, tests in MODULES.items()
@@ -153,7 +154,7 @@ def main() -> int:
     results = []
     print(f"{'module':44} {'killed':>6} {'surv.':>6} {'timeout':>7} {'no test':>7} {'score':>6} {'min':>5}")
     for module, tests in chosen.items():
-        stats = run(module, tests, args.work, args.children)
+        stats = run(module, tests, args.work, args.children, args.source)
         results.append(stats)
         print(f"{module:44} {stats.get('killed', 0):>6} {stats.get('survived', 0):>6} "
               f"{stats.get('timeout', 0):>7} {stats.get('no_tests', 0):>7} {score(stats):>5.1f}% "
