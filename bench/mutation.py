@@ -49,7 +49,7 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_csrf_origin.py",
     ],
     "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
-    "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py"],
+    "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py"],
     "webconsole/web/access/auth.py": [
         "tests/console/test_auth.py",
         "tests/console/test_login_effects.py",
