@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webconsole.protocol.idx import DataFormatError, read_idx_header, validate_mnist_pair, write_idx_images, write_idx_labels
+from webconsole.protocol.idx import (
+    DataFormatError,
+    iter_mnist_batches,
+    load_mnist,
+    read_idx_header,
+    validate_mnist_pair,
+    write_idx_images,
+    write_idx_labels,
+)
 
 
 def pair(folder: Path, n: int = 5, rows: int = 4, cols: int = 3, labels: list[int] | None = None) -> tuple[Path, Path]:
@@ -112,3 +120,48 @@ def test_a_header_announcing_no_dimensions(tmp_path: Path) -> None:
     assert (header.magic, header.type_code, header.dims, header.header_size, header.expected_file_size) == (
         0x800, 8, (), 4, 5)
     assert read_idx_header(b"\x00\x00\x0d\x01\x00\x00\x00\x07extra").dims == (7,)
+
+
+# -- writing and reading (the emulator and the demo data use these) ------------------------------------
+
+
+def test_written_files_are_byte_exact(tmp_path: Path) -> None:
+    images, labels = tmp_path / "i.idx", tmp_path / "l.idx"
+    pixels = np.arange(2 * 2 * 3, dtype=np.int64).reshape(2, 2, 3) + 250  # wraps past 255 as uint8
+    write_idx_images(images, pixels)
+    assert images.read_bytes() == struct.pack(">IIII", 0x803, 2, 2, 3) + bytes((250 + i) % 256 for i in range(12))
+    write_idx_labels(labels, np.array([[3], [7]]))  # any shape: flattened
+    assert labels.read_bytes() == struct.pack(">II", 0x801, 2) + bytes([3, 7])
+    with pytest.raises(ValueError, match=r"images must have shape \(n, rows, cols\), got \(4,\)"):
+        write_idx_images(images, np.zeros(4))
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 1000])
+def test_reading_in_batches_gives_every_record_once(tmp_path: Path, batch: int) -> None:
+    rng = np.random.default_rng(7)
+    pixels = rng.integers(0, 256, (7, 2, 3), dtype=np.uint8)
+    digits = rng.integers(0, 10, 7, dtype=np.uint8)
+    images, labels = tmp_path / "i.idx", tmp_path / "l.idx"
+    write_idx_images(images, pixels)
+    write_idx_labels(labels, digits)
+    parts = list(iter_mnist_batches(images, labels, batch=batch))
+    assert [len(part[1]) for part in parts] == [min(batch, 7 - start) for start in range(0, 7, batch)]
+    for x, y in parts:
+        assert x.dtype == np.float32 and y.dtype == np.uint8 and x.shape == (len(y), 6)
+    x, y = load_mnist(images, labels)
+    assert np.array_equal(x, pixels.reshape(7, 6).astype(np.float32)) and np.array_equal(y, digits)
+
+
+def test_reading_stops_at_the_shorter_file(tmp_path: Path) -> None:
+    images, labels = pair(tmp_path, n=5)
+    write_idx_labels(labels, np.array([1, 2, 3]))  # 3 labels for 5 images
+    assert [len(y) for _, y in iter_mnist_batches(images, labels, batch=2)] == [2, 1]
+    images.write_bytes(images.read_bytes()[:16 + 12 * 2 + 5])  # 2 whole images and a part
+    x, y = load_mnist(images, labels)
+    assert x.shape == (2, 12) and y.tolist() == [1, 2]
+
+
+def test_an_empty_pair_loads_as_empty_arrays(tmp_path: Path) -> None:
+    images, labels = pair(tmp_path, n=0, rows=4, cols=3)
+    x, y = load_mnist(images, labels)
+    assert (x.shape, x.dtype, y.shape, y.dtype) == ((0, 12), np.float32, (0,), np.uint8)
