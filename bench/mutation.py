@@ -35,6 +35,7 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_direct_io.py::test_busy_cluster_is_refused_with_the_task_named",
     ],
     "webconsole/sessions/manager.py": [
+        "tests/console/test_session_manager_edges.py",
         "tests/console/test_sessions.py",
         "tests/console/test_auth.py",
     ],
