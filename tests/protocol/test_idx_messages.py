@@ -165,3 +165,15 @@ def test_an_empty_pair_loads_as_empty_arrays(tmp_path: Path) -> None:
     images, labels = pair(tmp_path, n=0, rows=4, cols=3)
     x, y = load_mnist(images, labels)
     assert (x.shape, x.dtype, y.shape, y.dtype) == ((0, 12), np.float32, (0,), np.uint8)
+
+
+def test_reading_a_swapped_pair_names_the_files_like_the_check(tmp_path: Path) -> None:
+    images, labels = pair(tmp_path)
+    for read in (load_mnist, lambda i, lab: list(iter_mnist_batches(i, lab))):
+        with pytest.raises(DataFormatError) as raised:
+            read(labels, images)
+        assert raised.value.message.startswith("The image file 'lab.idx' is not an MNIST image file")
+        assert str(raised.value) == raised.value.message  # logs and tracebacks show the same words
+    with pytest.raises(DataFormatError) as raised:
+        load_mnist(images, images)
+    assert raised.value.message.startswith("The label file 'img.idx' is not an MNIST label file")
