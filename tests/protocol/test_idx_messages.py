@@ -177,3 +177,13 @@ def test_reading_a_swapped_pair_names_the_files_like_the_check(tmp_path: Path) -
     with pytest.raises(DataFormatError) as raised:
         load_mnist(images, images)
     assert raised.value.message.startswith("The label file 'img.idx' is not an MNIST label file")
+
+
+@pytest.mark.parametrize("batch", [1, 2, 1000])
+def test_reading_takes_the_count_the_headers_announce(tmp_path: Path, batch: int) -> None:
+    images, labels = pair(tmp_path, n=3, labels=[4, 5, 6])
+    # both headers announce 2 records although 3 follow: the third is not read
+    images.write_bytes(struct.pack(">IIII", 0x803, 2, 4, 3) + images.read_bytes()[16:])
+    labels.write_bytes(struct.pack(">II", 0x801, 2) + labels.read_bytes()[8:])
+    assert [y.tolist() for _, y in iter_mnist_batches(images, labels, batch=batch)] == (
+        [[4], [5]] if batch == 1 else [[4, 5]])
