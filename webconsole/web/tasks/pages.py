@@ -121,8 +121,9 @@ async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: C
             status_code=404,
             detail="This task is not listed any more: it was deleted, its cluster was deleted, or Hanami restarted.",
         )
-    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task}
-    status = STOP_POLLING if is_htmx(request) and is_poll(request) and task["state"] not in RUNNING else 200
+    running = task["state"] in RUNNING
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task, "running": running}
+    status = STOP_POLLING if is_htmx(request) and is_poll(request) and not running else 200
     return await render(request, "tasks/detail.html", context, block="task_status", status_code=status)
 
 
