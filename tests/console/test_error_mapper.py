@@ -4,6 +4,7 @@ alert for htmx. Its own console with routes that raise each error (no other test
 from __future__ import annotations
 
 import html
+import logging
 import re
 from typing import AsyncIterator
 
@@ -27,23 +28,24 @@ from webconsole.hanami.errors import (
 from webconsole.web.core.deps import SESSION_COOKIE, CurrentSession
 from webconsole.web.core.errors import Forbidden, LoginRequired
 
+# made when raised, not at import (the class under test builds each one)
 FAILURES = {
-    "policy": PolicyDenied("Access denied by policy", status=401),
-    "admin": AdminOnly("", status=401),
-    "unauthorized": LoginFailed("nope", status=401),
-    "missing": NotFound("Chekckpoint not found", status=404),
-    "bad": BadRequest("name is wrong", status=400),
-    "table": BadRequest("+---+\n| x |\n+---+", status=400),
-    "conflict": Conflict("Cluster with name 'x' already exist.", status=409),
-    "down": BackendUnavailable("connection refused"),
-    "failed": BackendError("", status=500),
-    "forbidden": Forbidden("Only the holder may do this."),
-    "unexpected": RuntimeError("a bug"),
-    "http404": HTTPException(404, "No such page here."),
-    "http405": HTTPException(405, ""),
-    "http413": HTTPException(413, "Too big."),
-    "http429": HTTPException(429, "Slow down."),
-    "http418": HTTPException(418, "Odd."),
+    "policy": lambda: PolicyDenied("Access denied by policy", status=401),
+    "admin": lambda: AdminOnly("", status=401),
+    "unauthorized": lambda: LoginFailed("nope", status=401),
+    "missing": lambda: NotFound("Chekckpoint not found", status=404),
+    "bad": lambda: BadRequest("name is wrong", status=400),
+    "table": lambda: BadRequest("+---+\n| x |\n+---+", status=400),
+    "conflict": lambda: Conflict("Cluster with name 'x' already exist.", status=409),
+    "down": lambda: BackendUnavailable("connection refused"),
+    "failed": lambda: BackendError("", status=500),
+    "forbidden": lambda: Forbidden("Only the holder may do this."),
+    "unexpected": lambda: RuntimeError("a bug"),
+    "http404": lambda: HTTPException(404, "No such page here."),
+    "http405": lambda: HTTPException(405, ""),
+    "http413": lambda: HTTPException(413, "Too big."),
+    "http429": lambda: HTTPException(429, "Slow down."),
+    "http418": lambda: HTTPException(418, "Odd."),
 }
 
 # kind -> status, title, message, detail (None: no detail line), detail in <pre>
@@ -78,7 +80,13 @@ async def mapper(emulator) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(console_settings(emulator.url))
 
     async def fail(kind: str) -> None:
-        raise FAILURES[kind]
+        raise FAILURES[kind]()
+
+    async def expire_without_session() -> None:
+        raise TokenExpired("Failed to validate JWT-Token", status=401)
+
+    async def odd_detail() -> None:
+        raise HTTPException(400, detail={"field": "name"})
 
     async def need_login() -> None:
         raise LoginRequired()
@@ -93,6 +101,8 @@ async def mapper(emulator) -> AsyncIterator[httpx.AsyncClient]:
     app.add_api_route("/__login_required", need_login, methods=["GET"])
     app.add_api_route("/__expired", expire, methods=["GET"])
     app.add_api_route("/__number", number, methods=["GET"])
+    app.add_api_route("/__expired_anonymous", expire_without_session, methods=["GET"])
+    app.add_api_route("/__odd_detail", odd_detail, methods=["GET"])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
@@ -167,3 +177,44 @@ async def test_an_expired_token_ends_the_console_session(mapper: httpx.AsyncClie
     assert await sessions.load(session_id, touch=False) is None
     again = await mapper.get("/__expired")  # the session is gone: a login is required first
     assert again.status_code == 303 and again.headers["location"] == "/login?next=/__expired"
+
+
+async def test_an_expired_token_outside_a_session(mapper: httpx.AsyncClient) -> None:
+    page = await mapper.get("/__expired_anonymous")
+    assert page.status_code == 303 and page.headers["location"] == "/login?next=/__expired_anonymous"
+
+
+async def test_an_error_detail_that_is_not_text_is_not_shown(mapper: httpx.AsyncClient) -> None:
+    page = await mapper.get("/__odd_detail")
+    shown = alert(page.text)
+    assert (page.status_code, shown["title"], shown["message"]) == (400, "Request refused", None)
+    assert "field" not in page.text
+
+
+async def test_an_unexpected_error_is_logged_with_its_traceback(mapper: httpx.AsyncClient,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, "webconsole.errors")
+    await mapper.get("/__fail/unexpected")
+    (record,) = [r for r in caplog.records if r.name == "webconsole.errors"]
+    assert record.getMessage() == "unhandled error" and record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError) and str(record.exc_info[1]) == "a bug"
+
+
+def test_a_console_refusal_carries_its_message() -> None:
+    refusal = Forbidden("Only the holder may do this.")
+    assert (refusal.message, str(refusal)) == ("Only the holder may do this.",) * 2
+
+
+async def test_the_way_back_is_inside_the_prefix(emulator) -> None:
+    app = create_app(console_settings(emulator.url, root_path="/console"))
+
+    async def need_login() -> None:
+        raise LoginRequired()
+
+    app.add_api_route("/__login_required", need_login, methods=["GET"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
+            page = await client.get("/console/__login_required", params={"x": "1"})
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/login?next=/__login_required%3Fx%3D1"
