@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import ssl
 
 import pytest
 
@@ -136,6 +138,7 @@ def test_a_backend_url_that_is_not_http(url: str, message: str) -> None:
     ("http://127.0.0.1:1", "http://127.0.0.1:1", "ws://127.0.0.1:1/"),
     ("https://h.example/hanami/", "https://h.example/hanami", "wss://h.example/hanami"),
     ("http://h.example:8080/a/b?x=1#f", "http://h.example:8080/a/b", "ws://h.example:8080/a/b"),
+    ("http://h.example/boX/", "http://h.example/boX", "ws://h.example/boX"),
 ])
 async def test_the_backend_url_and_its_websocket_url(url: str, base: str, ws: str) -> None:
     async with HanamiClient(url) as client:
@@ -157,3 +160,43 @@ async def test_redirects_are_not_followed(http_server: ScriptedHTTP, token: str)
         with pytest.raises(BackendError):
             await client.request("GET", "v1/host/all", token=token)
     assert len(http_server.seen) == 1
+
+
+async def test_tls_is_verified_unless_switched_off() -> None:
+    async with HanamiClient("https://h.example") as checked, HanamiClient("https://h.example", verify_tls=False) as lax:
+        assert checked._ssl is not None and checked._ssl.verify_mode == ssl.CERT_REQUIRED
+        assert checked._ssl.check_hostname is True
+        assert lax._ssl is not None and lax._ssl.verify_mode == ssl.CERT_NONE and lax._ssl.check_hostname is False
+    async with HanamiClient("http://h.example") as plain:
+        assert plain._ssl is None
+
+
+async def test_each_call_is_logged_with_its_status_and_duration(http_server: ScriptedHTTP, client: HanamiClient,
+                                                                token: str, caplog: pytest.LogCaptureFixture) -> None:
+    http_server.on("GET", "/control/v1/host/all", {"ok": 1})
+    caplog.set_level(logging.DEBUG, "webconsole.hanami")
+    await client.request("GET", "v1/host/all", token=token)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("hanami GET")]
+    match = re.fullmatch(r"hanami GET v1/host/all -> 200 \((\d+) ms\)", line)
+    assert match and int(match.group(1)) < 10_000, line
+
+
+async def test_a_broken_observer_is_logged_and_sees_no_status_without_an_answer(
+        token: str, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[tuple] = []
+    caplog.set_level(logging.ERROR, "webconsole.hanami")
+    async with HanamiClient(f"http://127.0.0.1:{free_port_refused()}", on_call=lambda *a: seen.append(a)) as client:
+        with pytest.raises(BackendUnavailable):
+            await client.request("GET", "v1/host/all", token=token)
+        assert [(c[0], c[1], c[3]) for c in seen] == [("GET v1/host/all", None, "BackendUnavailable")]
+        client.on_call = lambda *a: 1 / 0
+        with pytest.raises(BackendUnavailable):
+            await client.request("GET", "v1/host/all", token=token)
+    assert [r.getMessage() for r in caplog.records] == ["hanami call observer failed"]
+
+
+async def test_an_error_text_that_is_not_utf8(http_server: ScriptedHTTP, client: HanamiClient, token: str) -> None:
+    http_server.on("POST", "/control/v1/cluster", Reply(400, b"bad \xff name"))
+    with pytest.raises(BadRequest) as raised:
+        await client.request("POST", "v1/cluster", token=token, body={})
+    assert raised.value.message == "bad \ufffd name"
