@@ -218,3 +218,14 @@ async def test_the_way_back_is_inside_the_prefix(emulator) -> None:
             page = await client.get("/console/__login_required", params={"x": "1"})
     assert page.status_code == 303
     assert page.headers["location"] == "/console/login?next=/__login_required%3Fx%3D1"
+
+
+async def test_backend_failures_are_logged_with_their_endpoint(mapper: httpx.AsyncClient,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "webconsole.errors")
+    await mapper.get("/__fail/down")
+    await mapper.get("/__fail/failed")
+    logged = [(r.levelname, r.getMessage(), getattr(r, "endpoint", None), getattr(r, "error", None),
+               getattr(r, "status", None)) for r in caplog.records if r.name == "webconsole.errors"]
+    assert logged == [("WARNING", "backend unavailable", "", "connection refused", None),
+                      ("ERROR", "backend error", "", None, 500)]
