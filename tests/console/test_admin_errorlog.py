@@ -6,6 +6,8 @@ import base64
 import html
 import re
 import secrets
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -45,6 +47,11 @@ async def test_error_log_shows_a_failed_request_of_a_user(app_client, emulator) 
             messages = re.findall(r'<pre class="error-message">(.*?)</pre>', page.text, re.S)
             assert messages and all("+--" in message for message in messages)  # decoded ASCII tables
             assert "Hanami lists the entries of <strong>one user id at a time</strong>" in page.text
+            # Each entry's Hanami local time is shown converted to UTC, close to now (not "?").
+            shown = re.findall(r'<strong title="Hanami local time [^"]*">([^<]*) UTC</strong>', page.text)
+            assert shown and "?" not in shown
+            newest = datetime.strptime(max(shown), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+            assert abs(newest.timestamp() - time.time()) < 120, max(shown)
         finally:
             await admin.delete_user(user)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
+from datetime import datetime, timezone
 
 import httpx
 
@@ -19,8 +21,19 @@ def rows_of(html: str) -> list[str]:
 
 
 def test_backend_times_without_padding_parse() -> None:
-    assert parse_backend_time("2024-1-8 9:3:7") == parse_backend_time("2024-01-08 09:03:07")
-    assert parse_backend_time("garbage") is None
+    # Hanami's local time (Q-L4), read in the console host's time zone: compared with a value made
+    # independently, not with another parse (two Nones would be equal).
+    expected = datetime(2024, 1, 8, 9, 3, 7).timestamp()
+    assert parse_backend_time("2024-1-8 9:3:7") == expected
+    assert parse_backend_time("2024-01-08 09:03:07") == expected
+    assert parse_backend_time("2024-12-31 23:59:59") == datetime(2024, 12, 31, 23, 59, 59).timestamp()
+    for garbage in ("garbage", "2024-1-8", "2024-1-8 9:3", "2024-13-8 9:3:7", None, ""):
+        assert parse_backend_time(garbage) is None, garbage
+
+
+def backend_times(html: str) -> list[str]:
+    """The UTC time cells of the Hanami rows."""
+    return re.findall(r'<tr class="source-backend"[^>]*>\s*<td title="Hanami local time [^"]*">([^<]*)</td>', html)
 
 
 async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -> None:
@@ -40,6 +53,16 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
                                                          "method": "POST"})
         assert rows_of(backend.text) and set(rows_of(backend.text)) == {"backend"}
         assert "v1/project" in backend.text
+        # Hanami's times are converted to UTC: the creation just made shows the time it was made.
+        times = backend_times(backend.text)
+        assert times and "?" not in times
+        newest = datetime.strptime(max(times), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        assert abs(newest - time.time()) < 120, max(times)
+        # A time range over the last hour keeps Hanami's rows (a row without a time would be dropped).
+        hour_ago = datetime.fromtimestamp(time.time() - 3600, timezone.utc).strftime("%Y-%m-%dT%H:%M")
+        recent = await app_client.get("/audit", params={"source": "backend", "action": "v1/project",
+                                                        "method": "POST", "since": hour_ago})
+        assert "backend" in rows_of(recent.text)
         # The filter state is in the URL: paging links keep it.
         assert "source=backend" in backend.text and "method=POST" in backend.text
         # Newest first: the creation we just made is on the first page.

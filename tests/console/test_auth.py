@@ -4,6 +4,8 @@ on every session store users run (memory, SQLite, Redis)."""
 from __future__ import annotations
 
 import asyncio
+import html as htmllib
+import re
 import secrets
 import time
 from typing import AsyncIterator
@@ -46,13 +48,39 @@ async def test_login_page_renders_with_a_form(app_client: httpx.AsyncClient) -> 
 
 
 async def test_pages_need_a_login_and_come_back_afterwards(app_client: httpx.AsyncClient) -> None:
-    response = await app_client.get("/?tab=x")
+    response = await app_client.get("/?tab=x&page=2")
     assert response.status_code == 303
-    assert response.headers["location"].endswith("/login?next=/%3Ftab%3Dx") or "next=/" in response.headers["location"]
+    assert response.headers["location"] == "/login?next=/%3Ftab%3Dx%26page%3D2"
     form = await app_client.get(response.headers["location"])
+    # The way back is the one the form carries (not one the test makes up): query string included.
+    assert next_field(form.text) == "/?tab=x&page=2"
     done = await app_client.post("/login", data={
-        "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/?tab=x", "csrf_token": csrf_from(form.text)})
-    assert done.status_code == 303 and done.headers["location"] == "/?tab=x"
+        "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": next_field(form.text),
+        "csrf_token": csrf_from(form.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/?tab=x&page=2"
+
+
+def next_field(html: str) -> str:
+    """The hidden ``next`` of the login form, unescaped as the browser would send it."""
+    match = re.search(r'<input type="hidden" name="next" value="([^"]*)">', html)
+    assert match, "no next field in the login form"
+    return htmllib.unescape(match.group(1))
+
+
+async def test_an_htmx_request_without_login_comes_back_to_its_page_with_the_query(
+    app_client: httpx.AsyncClient,
+) -> None:
+    """A fragment's own URL is no page to return to: the page that asked for it (HX-Current-URL) is."""
+    response = await app_client.get("/clusters", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://console.test/datasets?q=digits&sort=name"})
+    target = response.headers.get("HX-Redirect") or response.headers["location"]
+    assert target == "/login?next=/datasets%3Fq%3Ddigits%26sort%3Dname"
+    form = await app_client.get(target)
+    assert next_field(form.text) == "/datasets?q=digits&sort=name"
+    done = await app_client.post("/login", data={
+        "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": next_field(form.text),
+        "csrf_token": csrf_from(form.text)})
+    assert done.headers["location"] == "/datasets?q=digits&sort=name"
 
 
 async def test_login_sets_an_opaque_httponly_cookie_and_no_token_reaches_the_page(
@@ -168,10 +196,10 @@ async def test_expired_token_sends_the_user_to_login_and_back(tmp_path, any_stor
                 await asyncio.sleep(0.1)
             page = await client.get("/?from=expired")
             assert page.status_code == 303
-            assert "/login?next=" in page.headers["location"]
+            assert page.headers["location"] == "/login?next=/%3Ffrom%3Dexpired"
             form = await client.get(page.headers["location"])
             back = await client.post("/login", data={
-                "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/?from=expired",
+                "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": next_field(form.text),
                 "csrf_token": csrf_from(form.text)})
             assert back.headers["location"] == "/?from=expired"
     finally:

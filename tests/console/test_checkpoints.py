@@ -8,6 +8,7 @@ import httpx
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
 from tests.console.test_clusters import HX, create_cluster, unique
+from tests.console.effects import BackendCalls
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 
 
@@ -72,22 +73,33 @@ async def test_restore_offers_only_listed_checkpoints(app_client: httpx.AsyncCli
         data={"csrf_token": csrf, "checkpoint_uuid": "00000000-0000-4000-8000-000000000000"},
     )
     assert unknown.status_code == 422 and "Choose a checkpoint from the list" in unknown.text
+    api = await admin_api(app_client)
+    calls = BackendCalls(app_client.app)  # type: ignore[attr-defined]
+    assert calls.count("POST v1/cluster/load") == 0  # the refusal never reached Hanami
+    assert (await api.list_tasks(target)).records() == []
     done = await app_client.post(f"/clusters/{target}/restore", data={"csrf_token": csrf, "checkpoint_uuid": checkpoint_uuid})
     assert done.status_code == 303
+    assert calls.count("POST v1/cluster/load") == 1
     page = await app_client.get(done.headers["location"])
     assert "is queued as a task of this cluster" in page.text
-    api = await admin_api(app_client)
 
-    async def restore_finished() -> bool:
-        rows = (await api.list_tasks(target)).records()
-        return any(row["state"] == "finished" for row in rows)
+    def finished_restores(count: int):
+        async def check() -> bool:
+            rows = (await api.list_tasks(target)).records()
+            return len(rows) == count and all(row["state"] == "finished" for row in rows)
+        return check
 
-    await wait_for(restore_finished, timeout=20)
+    await wait_for(finished_restores(1), timeout=20)  # the restore task ran on the target cluster
+    assert (await api.list_tasks(source)).records()[0]["uuid"] == checkpoint_uuid  # only the save there
     # From the checkpoint's page, into a chosen cluster.
     wrong = await app_client.post(f"/checkpoints/{checkpoint_uuid}/restore", data={"csrf_token": csrf, "cluster_uuid": "nope"})
     assert wrong.status_code == 422 and "Choose a cluster from the list" in wrong.text
+    assert calls.count("POST v1/cluster/load") == 1
     again = await app_client.post(f"/checkpoints/{checkpoint_uuid}/restore", data={"csrf_token": csrf, "cluster_uuid": target})
     assert again.status_code == 303 and again.headers["location"].endswith(f"/clusters/{target}")
+    assert calls.count("POST v1/cluster/load") == 2
+    await wait_for(finished_restores(2), timeout=20)  # a second restore task, on the chosen cluster
+    assert len((await api.list_tasks(source)).records()) == 1
     for uuid in (source, target):
         await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})
     await app_client.post(f"/checkpoints/{checkpoint_uuid}/delete", data={"csrf_token": csrf})

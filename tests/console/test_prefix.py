@@ -53,9 +53,16 @@ def test_every_link_form_and_static_file_is_under_the_prefix(prefixed: ConsoleSe
 
 def test_login_redirect_keeps_the_prefix(prefixed: ConsoleServer) -> None:
     with httpx.Client() as browser:
-        page = browser.get(prefixed.url + "/")
+        page = browser.get(prefixed.url + "/datasets?q=digits")
         assert page.status_code == 303
-        assert page.headers["location"].startswith("/console/login?next=/")
+        # next is the path inside the app (without the prefix), query string kept
+        assert page.headers["location"] == "/console/login?next=/datasets%3Fq%3Ddigits"
+        form = browser.get(f"http://127.0.0.1:{prefixed.port}{page.headers['location']}")
+        assert '<input type="hidden" name="next" value="/datasets?q=digits">' in form.text
+        done = browser.post(prefixed.url + "/login", data={
+            "user_id": ADMIN_ID, "password": ADMIN_PASSWORD, "next": "/datasets?q=digits",
+            "csrf_token": csrf_from(form.text)})
+        assert done.status_code == 303 and done.headers["location"] == "/console/datasets?q=digits"
 
 
 def test_a_proxy_that_strips_the_prefix_works_too(prefixed: ConsoleServer) -> None:

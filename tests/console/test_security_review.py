@@ -26,6 +26,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from websockets.asyncio.client import connect
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, login, wait_for
+from tests.console.effects import BackendCalls
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.hanami.errors import Conflict
@@ -652,8 +653,9 @@ async def test_logout_ends_the_session_on_the_server_even_for_a_copied_cookie(ap
     stolen = app_client.cookies[SESSION_COOKIE]
     response = await app_client.post("/logout", data={"csrf_token": csrf})
     assert response.status_code == 303
-    assert any(v.startswith(SESSION_COOKIE + '=""') or "max-age=0" in v.lower()
-               for v in response.headers.get_list("set-cookie"))
+    cleared = [v for v in response.headers.get_list("set-cookie") if v.startswith(SESSION_COOKIE + "=")]
+    assert len(cleared) == 1 and cleared[0].startswith(SESSION_COOKIE + '=""'), cleared
+    assert "max-age=0" in cleared[0].lower(), cleared
     async with httpx.AsyncClient(transport=app_client._transport, base_url="http://console.test") as thief:
         thief.cookies.set(SESSION_COOKIE, stolen)
         assert (await thief.get("/clusters")).status_code == 303
@@ -755,23 +757,6 @@ async def test_members_are_refused_every_admin_route_on_the_server(app_client: h
 # ================================================================================================
 # Uploads: size limits while reading, temp files cleaned, nothing reaches Hanami before validation
 # ================================================================================================
-
-
-class BackendCalls:
-    """Every REST call the console makes to Hanami (the client's own on_call observer)."""
-
-    def __init__(self, app: Any) -> None:
-        self.calls: list[str] = []
-        self._previous = app.state.hanami.on_call
-        app.state.hanami.on_call = self._observe
-
-    def _observe(self, endpoint: str, status: int | None, seconds: float, error: str | None) -> None:
-        self.calls.append(endpoint)
-        if self._previous is not None:
-            self._previous(endpoint, status, seconds, error)
-
-    def writes(self) -> list[str]:
-        return [call for call in self.calls if not call.startswith("GET ")]
 
 
 def upload_parts(csrf: str, kind: str, name: str, files: dict[str, tuple[str, bytes]]) -> dict[str, Any]:

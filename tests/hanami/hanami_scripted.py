@@ -3,6 +3,10 @@
 ``ScriptedHTTP`` is a real HTTP/1.1 server (asyncio streams, one request per connection like
 Hanami) that answers canned status/body per (method, path) and records every raw request.
 ``ScriptedWS`` is a real websocket server whose behaviour per message is a test-supplied function.
+
+Neither swallows its own failures: an exception in a connection handler (a test's handler that
+raises, a reply that cannot be encoded) is kept and raised again by ``stop()``, so the test that
+caused it fails in its teardown instead of passing with a server that silently stopped answering.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import jwt
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 #: the admin of the emulator the integration tests start
 EMU_ADMIN = ("hanami_admin", "Hanami Admin", "admin-password-1")
@@ -58,6 +63,7 @@ class Seen:
 class ScriptedHTTP:
     routes: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
 
@@ -80,6 +86,7 @@ class ScriptedHTTP:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        raise_handler_errors(self.errors)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -114,7 +121,9 @@ class ScriptedHTTP:
             )
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
+            pass  # the client went away or the server stops: nothing to report
+        except Exception as exc:  # noqa: BLE001 - kept for stop(), which raises it in the test
+            self.errors.append(exc)
         finally:
             writer.close()
 
@@ -136,6 +145,7 @@ class ScriptedWS:
     open_now: int = 0
     open_peak: int = 0
     closed: int = 0
+    errors: list[BaseException] = field(default_factory=list)
     port: int = 0
     _server: Any = None
 
@@ -150,6 +160,7 @@ class ScriptedWS:
     async def stop(self) -> None:
         self._server.close()
         await self._server.wait_closed()
+        raise_handler_errors(self.errors)
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.open_now += 1
@@ -166,11 +177,21 @@ class ScriptedWS:
                 reply = await self.handler(data) if self.handler else None
                 if reply is not None:
                     await ws.send(reply)
-        except Exception:
-            pass
+        except ConnectionClosed:
+            pass  # the client closed (or dropped) the socket: a normal end
+        except Exception as exc:  # noqa: BLE001 - kept for stop(), which raises it in the test
+            self.errors.append(exc)
         finally:
             self.open_now -= 1
             self.closed += 1
+
+
+def raise_handler_errors(errors: list[BaseException]) -> None:
+    """Raise the first error a connection handler hit (the others are named in its message)."""
+    if errors:
+        first, others = errors[0], errors[1:]
+        raise AssertionError(f"the scripted server's handler failed: {first!r}"
+                             + (f" (and {len(others)} more: {others!r})" if others else "")) from first
 
 
 def free_port_refused() -> int:

@@ -53,8 +53,6 @@ def _cell_problem(cell: str) -> str:
         return f"'{cell}' has spaces around the value; Hanami reads that as 0"
     if re.fullmatch(r"[-+]?[0-9.]+[eE][-+]?[0-9]+", cell):
         return f"'{cell}' uses an exponent, which Hanami does not understand (write it out, e.g. 0.00012)"
-    if re.fullmatch(r"-?[0-9]+,[0-9]+", cell):
-        return f"'{cell}' uses a decimal comma; write a decimal point"
     if cell.startswith("+") or cell.startswith(".") or cell.startswith("-.") or cell.endswith("."):
         return f"'{cell}' is written in a way Hanami does not understand (write e.g. 0.5 or -3, no '+')"
     if cell.startswith('"'):

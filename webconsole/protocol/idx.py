@@ -116,9 +116,11 @@ def read_idx_header(head: bytes) -> IdxHeader:
     return IdxHeader(magic=magic, type_code=head[2], dims=tuple(dims))
 
 
-def _read_header(path: Path, kind: str, magic: int, ndim: int) -> IdxHeader:
+def _read_header(path: Path, kind: str, magic: int) -> IdxHeader:
+    # As many bytes as the longest MNIST header (images: 3 dimensions), whatever file this should be:
+    # an image file given as the label file is then named as such instead of "ends inside its header".
     with path.open("rb") as fh:
-        head = fh.read(4 + 4 * ndim)
+        head = fh.read(4 + 4 * 3)
     try:
         header = read_idx_header(head)
     except DataFormatError as exc:
@@ -141,8 +143,8 @@ def validate_mnist_pair(images_path: PathLike, labels_path: PathLike, *, chunk_s
     bad label is reported with its record number). Raises DataFormatError.
     """
     images, labels = Path(images_path), Path(labels_path)
-    ih = _read_header(images, "image", IMAGES_MAGIC, 3)
-    lh = _read_header(labels, "label", LABELS_MAGIC, 1)
+    ih = _read_header(images, "image", IMAGES_MAGIC)
+    lh = _read_header(labels, "label", LABELS_MAGIC)
     count, rows, cols = ih.dims
     if rows == 0 or cols == 0:
         raise DataFormatError(
@@ -210,8 +212,8 @@ def iter_mnist_batches(images_path: PathLike, labels_path: PathLike,
 
     Reads only ``batch`` records at a time. The pair should have been validated first.
     """
-    ih = _read_header(Path(images_path), "image", IMAGES_MAGIC, 3)
-    lh = _read_header(Path(labels_path), "label", LABELS_MAGIC, 1)
+    ih = _read_header(Path(images_path), "image", IMAGES_MAGIC)
+    lh = _read_header(Path(labels_path), "label", LABELS_MAGIC)
     count, rows, cols = ih.dims
     count = min(count, lh.dims[0])
     size = rows * cols
@@ -233,7 +235,7 @@ def iter_mnist_batches(images_path: PathLike, labels_path: PathLike,
 def load_mnist(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Load a whole pair: images float32 (n, rows*cols) with values 0..255, labels uint8 (n,)."""
     parts = list(iter_mnist_batches(images_path, labels_path, batch=10000))
-    ih = _read_header(Path(images_path), "image", IMAGES_MAGIC, 3)
+    ih = _read_header(Path(images_path), "image", IMAGES_MAGIC)
     if not parts:
         return np.zeros((0, ih.dims[1] * ih.dims[2]), np.float32), np.zeros(0, np.uint8)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -93,16 +93,18 @@ async def cluster_tasks(request: Request, cluster_uuid: str, session: CurrentSes
             if not is_poll(request):
                 raise
             # The cluster went away under a polling page: say so once and stop, instead of an error a second.
-            context = {"cluster": {"uuid": cluster_uuid, "name": "", "url": ""}, "tasks": [], "gone": True}
+            context = {"cluster": {"uuid": cluster_uuid, "name": "", "url": ""}, "tasks": [], "gone": True,
+                       "running": False}
             return await render(request, "tasks/_cluster_tasks.html", context, status_code=STOP_POLLING)
         cluster = {}
     else:
         cluster, rows = await asyncio.gather(
             api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
-    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows,
+    running = any_running(rows)
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "tasks": rows, "running": running,
                "back": _embedding_page(request), "first_load": is_htmx(request) and not is_poll(request)}
     if is_htmx(request):
-        ended = is_poll(request) and not any_running(rows)
+        ended = is_poll(request) and not running
         # The last poll tells the page its tasks ended, so panels waiting on them (the cluster page's
         # checkpoint lists after a save or restore) refresh themselves.
         return await render(request, "tasks/_cluster_tasks.html", context,
@@ -125,8 +127,9 @@ async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: C
             status_code=404,
             detail="This task is not listed any more: it was deleted, its cluster was deleted, or Hanami restarted.",
         )
-    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task}
-    status = STOP_POLLING if is_htmx(request) and is_poll(request) and task["state"] not in RUNNING else 200
+    running = task["state"] in RUNNING
+    context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task, "running": running}
+    status = STOP_POLLING if is_htmx(request) and is_poll(request) and not running else 200
     return await render(request, "tasks/detail.html", context, block="task_status", status_code=status)
 
 
