@@ -27,7 +27,8 @@ def _start_console_process(backend_url: str, store_url: str) -> tuple[subprocess
         HANAMI_CONSOLE_SESSION_STORE_URL=store_url, HANAMI_CONSOLE_LOG_LEVEL="warning",
     )
     proc = subprocess.Popen([sys.executable, "-m", "webconsole.cli", "serve", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # supervisor and workers in one process group
     deadline = time.monotonic() + 30
     while True:
         assert proc.poll() is None, "the console process exited"
@@ -55,12 +56,12 @@ async def test_killed_console_leaves_a_recoverable_cluster(emulator, tmp_path: P
         ws, _ = await first.bridge(uuid)
         await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
         await until(ws, lambda m: m["type"] == "output")
-        proc.send_signal(signal.SIGKILL)  # no clean-up at all: the cluster stays in DIRECT
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole console, no clean-up at all: the cluster stays in DIRECT
         proc.wait(10)
         await first.aclose()
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     async with Admin(emulator.url) as api:
         with pytest.raises(Conflict):
             await api.set_mode(uuid, "DIRECT")  # proof: it is still in DIRECT

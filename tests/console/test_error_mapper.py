@@ -115,11 +115,11 @@ def alert(text: str) -> dict[str, object]:
                     text, re.S)
     assert box, text[:1000]
     body = box.group(2)
-    message = re.search(r"<strong>[^<]*</strong>\s*<p>([^<]*)</p>", body)
+    message = re.search(r'<h1 class="error-title">[^<]*</h1>\s*<p>([^<]*)</p>', body)
     detail = re.search(r'<(pre|p) class="backend-message">(.*?)</(?:pre|p)>', body, re.S)
     return {
         "status": int(box.group(1)),
-        "title": html.unescape(re.search(r"<strong>([^<]*)</strong>", body).group(1)),
+        "title": html.unescape(re.search(r'<h1 class="error-title">([^<]*)</h1>', body).group(1)),
         "message": html.unescape(message.group(1)) if message else None,
         "detail": html.unescape(detail.group(2)) if detail else None,
         "pre": bool(detail and detail.group(1) == "pre"),

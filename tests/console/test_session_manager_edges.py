@@ -57,12 +57,16 @@ async def test_a_session_lives_to_its_last_second() -> None:
 async def test_load_counts_as_activity_unless_told_otherwise() -> None:
     sessions = manager()
     session = await sessions.create(**FIELDS)
-    await sessions.load(session.id, touch=False)
+    session.last_active -= sessions.touch_interval + 1  # last seen longer ago than the write-back interval
+    await sessions.save(session)
     untouched = await sessions.load(session.id, touch=False)
     assert untouched is not None and untouched.last_active == session.last_active
     await sessions.load(session.id)  # the default: a user's request
     touched = await sessions.load(session.id, touch=False)
     assert touched is not None and touched.last_active > session.last_active
+    await sessions.load(session.id)  # within the interval: activity is not written again
+    again = await sessions.load(session.id, touch=False)
+    assert again is not None and again.last_active == touched.last_active
 
 
 async def test_rotation_renews_the_csrf_token_too() -> None:

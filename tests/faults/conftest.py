@@ -92,13 +92,15 @@ class ConsoleProcess:
     def start(self) -> "ConsoleProcess":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "webconsole.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)  # its own process group: the supervisor and every worker die together
         wait_until_answering(self.url + "/healthz", self.process)
         return self
 
     def kill(self) -> None:
+        """The whole console dies at once (``serve`` runs one worker per core under a supervisor)."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
 

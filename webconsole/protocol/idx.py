@@ -249,7 +249,7 @@ def iter_mnist(images_path: PathLike, labels_path: PathLike) -> tuple[np.ndarray
 def read_mnist_labels(labels_path: PathLike) -> bytes:
     """The labels of a validated label file: one byte (0..9) per image, in file order."""
     path = Path(labels_path)
-    header = _read_header(path, "label", LABELS_MAGIC, 1)
+    header = _read_header(path, "label", LABELS_MAGIC)
     with path.open("rb") as fh:
         fh.seek(header.header_size)
         return fh.read(header.dims[0])
@@ -258,7 +258,7 @@ def read_mnist_labels(labels_path: PathLike) -> bytes:
 def read_mnist_images(images_path: PathLike) -> tuple[int, int, bytes]:
     """(rows, columns, pixels) of a validated image file: rows x columns bytes per image, in file order."""
     path = Path(images_path)
-    header = _read_header(path, "image", IMAGES_MAGIC, 3)
+    header = _read_header(path, "image", IMAGES_MAGIC)
     count, rows, cols = header.dims
     with path.open("rb") as fh:
         fh.seek(header.header_size)
