@@ -1,11 +1,18 @@
-"""Shared fixtures: a real embedded Hanami, the console in-process and on a real uvicorn, logins.
+"""Shared fixtures: a real embedded Hanami, the real Hanami server, the console in-process and on a
+real uvicorn, logins.
 
 Every test talks HTTP (and websockets) to real servers on 127.0.0.1; nothing is patched.
+
+``backend`` is the Hanami a test drives, once per backend: ``emulator`` (the embedded one, the
+``emulator`` fixture) and ``real`` (the upstream server, ``real_hanami``; tests on it carry the
+``real_hanami`` marker: ``pytest -m real_hanami``). Without the real server's binary those tests
+skip, naming the build command; in CI (``CI=true``) they fail instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -20,6 +27,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.real_hanami import BUILD_HINT, RealHanami, RealHanamiMissing
 from webconsole.app import create_app
 from webconsole.settings import Settings
 
@@ -32,21 +40,53 @@ _CSRF_IN_PAGE = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CSRF_IN_BODY = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 
 
+BACKENDS = ("emulator", "real")
+
+
+def on_real_hanami(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("backend") == "real"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if on_real_hanami(item):
+        item.add_marker(pytest.mark.real_hanami)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running in the main thread
-    while its session-wide browser is open, and asyncio tests cannot run after that."""
+    while its session-wide browser is open, and asyncio tests cannot run after that. (Last hook, so
+    pytest's grouping by backend stays inside each part.)"""
     items.sort(key=lambda item: "/tests/browser/" in str(item.path))
+
+
+_real_outcomes: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "real_hanami" not in report.keywords:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _real_outcomes[report.outcome] = _real_outcomes.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _real_outcomes:
+        counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(_real_outcomes.items()))
+        terminalreporter.write_line(f"tests on the real Hanami server: {counts}")
 
 
 @dataclass(frozen=True)
 class Credentials:
     user_id: str
     password: str
+    name: str = ""
 
 
 @pytest.fixture(scope="session")
 def admin_credentials() -> Credentials:
-    return Credentials(ADMIN_ID, ADMIN_PASSWORD)
+    return Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME)
 
 
 def free_port() -> int:
@@ -86,6 +126,67 @@ def emulator_faithful(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     server = start_emulator(tmp_path_factory.mktemp("hanami-faithful"), quirks="faithful")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_hanami(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealHanami]:
+    """The real Hanami server (one per test session: it holds ~1.7 GB), admin ``ADMIN_*``."""
+    try:
+        server = RealHanami(tmp_path_factory.mktemp("real-hanami") / "state", free_port(),
+                            ADMIN_ID, ADMIN_NAME, ADMIN_PASSWORD)
+    except RealHanamiMissing as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise  # CI must prove the real-backend tests ran
+        pytest.skip(f"the real Hanami server is not built here ({exc}); build it with `{BUILD_HINT}`")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The Hanami a test drives: the embedded emulator or the real server, with its admin."""
+
+    name: str  # "emulator" | "real"
+    server: object  # EmulatorServer | RealHanami
+    admin: Credentials
+
+    @property
+    def url(self) -> str:
+        return self.server.url  # type: ignore[attr-defined]
+
+    @property
+    def ws_url(self) -> str:
+        return self.server.ws_url  # type: ignore[attr-defined]
+
+
+def backend_for(request: pytest.FixtureRequest, emulator_fixture: str, emulator_admin: Credentials) -> Backend:
+    if request.param == "real":
+        return Backend("real", request.getfixturevalue("real_hanami"),
+                       Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME))
+    return Backend("emulator", request.getfixturevalue(emulator_fixture), emulator_admin)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each backend-facing test runs on the embedded emulator and on the real server."""
+    return backend_for(request, "emulator", Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME))
+
+
+@pytest.fixture(autouse=True)
+def _real_hanami_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the real server gets a usable one (restarted when an earlier test crashed or hung
+    it), and a test that crashes it fails instead of leaving a dead server to the next one."""
+    if not on_real_hanami(request.node):
+        yield
+        return
+    server: RealHanami = request.getfixturevalue("real_hanami")
+    server.ensure_usable()
+    yield
+    if not server.alive():
+        tail = server.log_tail()
+        server.ensure_usable()
+        pytest.fail(f"the real Hanami crashed during this test (restarted for the next one):\n{tail}")
 
 
 @pytest.fixture(scope="session")
@@ -171,16 +272,16 @@ class ConsoleServer:
 
 
 @pytest.fixture(scope="session")
-def console_server(emulator) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(console_settings(emulator.url)).start()
+def console_server(backend: Backend) -> Iterator[ConsoleServer]:
+    server = ConsoleServer(console_settings(backend.url)).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-async def app_client(emulator) -> AsyncIterator[httpx.AsyncClient]:
-    """The console in-process (ASGI transport) against the real emulator."""
-    app = create_app(console_settings(emulator.url))
+async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport) against the backend (emulator, real server)."""
+    app = create_app(console_settings(backend.url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
