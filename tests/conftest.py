@@ -62,6 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 _real_outcomes: dict[str, int] = {}
+_real_servers: list[RealHanami] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -74,7 +75,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter) -> None:
     if _real_outcomes:
         counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(_real_outcomes.items()))
-        terminalreporter.write_line(f"tests on the real Hanami server: {counts}")
+        starts = sum(server.starts for server in _real_servers)
+        terminalreporter.write_line(f"tests on the real Hanami server: {counts} "
+                                    f"(server started {starts} time{'s' if starts != 1 else ''})")
 
 
 @dataclass(frozen=True)
@@ -135,12 +138,18 @@ def real_hanami(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealHanami
         server = RealHanami(tmp_path_factory.mktemp("real-hanami") / "state", free_port(),
                             ADMIN_ID, ADMIN_NAME, ADMIN_PASSWORD)
     except RealHanamiMissing as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if real_hanami_required():
             raise  # CI must prove the real-backend tests ran
         pytest.skip(f"the real Hanami server is not built here ({exc}); build it with `{BUILD_HINT}`")
+    _real_servers.append(server)
     server.start()
     yield server
     server.stop()
+
+
+def real_hanami_required() -> bool:
+    """In CI (``CI=true``, or ``REAL_HANAMI_REQUIRED=1`` from .ci/run) a missing server fails."""
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("CI", "REAL_HANAMI_REQUIRED"))
 
 
 @dataclass(frozen=True)
