@@ -19,6 +19,7 @@ import socket
 import subprocess
 import threading
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -235,6 +236,27 @@ def demo_files(tmp_path_factory: pytest.TempPathFactory):
     return write_demo_data(tmp_path_factory.mktemp("demo-data"))
 
 
+#: passes over the demo's 4,000 training digits in ``long_train_files``: a real Hanami trains one
+#: pass in ~0.3 s, so a task that must still be running needs this much more work
+LONG_TRAIN_REPEAT = 15
+
+
+@pytest.fixture(scope="session")
+def long_train_files(tmp_path_factory: pytest.TempPathFactory, demo_files) -> tuple[Path, Path]:
+    """The 4,000 demo training digits repeated ``LONG_TRAIN_REPEAT`` times (images, labels)."""
+    import numpy as np
+
+    from webconsole.protocol.idx import write_idx_images, write_idx_labels
+
+    folder = tmp_path_factory.mktemp("long-train")
+    images = np.frombuffer(Path(demo_files.train_images).read_bytes()[16:], dtype=np.uint8).reshape(-1, 28, 28)
+    labels = np.frombuffer(Path(demo_files.train_labels).read_bytes()[8:], dtype=np.uint8)
+    paths = folder / "long-images.idx3-ubyte", folder / "long-labels.idx1-ubyte"
+    write_idx_images(paths[0], np.tile(images, (LONG_TRAIN_REPEAT, 1, 1)))
+    write_idx_labels(paths[1], np.tile(labels, LONG_TRAIN_REPEAT))
+    return paths
+
+
 def console_settings(backend_url: str, **overrides: object) -> Settings:
     """Settings for a test console: memory sessions, a fixed secret, quiet logs."""
     values: dict[str, object] = {
@@ -287,15 +309,22 @@ def console_server(backend: Backend) -> Iterator[ConsoleServer]:
     server.stop()
 
 
-@pytest.fixture
-async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    """The console in-process (ASGI transport) against the backend (emulator, real server)."""
-    app = create_app(console_settings(backend.url))
+@asynccontextmanager
+async def in_process_console(backend_url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport) against the Hanami at ``backend_url``."""
+    app = create_app(console_settings(backend_url, **overrides))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
+
+
+@pytest.fixture
+async def app_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    """The console in-process (ASGI transport) against the backend (emulator, real server)."""
+    async with in_process_console(backend.url) as client:
+        yield client
 
 
 def csrf_from(html: str) -> str:

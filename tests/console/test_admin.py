@@ -85,7 +85,7 @@ async def admin_cleanup(emulator_url: str, users: list[str], projects: list[str]
                 await admin.delete_project(project)
 
 
-async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_client, emulator) -> None:
+async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"team_{tag}", f"member_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -104,7 +104,7 @@ async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_c
         users = await app_client.get("/users", params={"q": member})
         assert f"{project} <span class=\"muted\">(member)" in users.text
 
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             admin = hanami.api((await admin.renew(project)).token)
             admin_cluster = await admin.create_cluster(f"admin_cluster_{tag}", EXAMPLE_CSV_TEMPLATE)
@@ -133,7 +133,7 @@ async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_c
         )
         assert response.status_code == 303
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])
 
 
 async def assert_member_refused(client: httpx.AsyncClient, csrf: str, member: str, project: str) -> None:
@@ -154,7 +154,7 @@ async def assert_member_refused(client: httpx.AsyncClient, csrf: str, member: st
     assert (await client.get("/account")).status_code == 200
 
 
-async def test_project_list_detail_and_delete_warning(app_client, emulator) -> None:
+async def test_project_list_detail_and_delete_warning(app_client, backend) -> None:
     project = f"plist_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -175,10 +175,10 @@ async def test_project_list_detail_and_delete_warning(app_client, emulator) -> N
         assert f"Project {project} deleted." in after.text
         assert (await app_client.get(f"/projects/{project}")).status_code == 404
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_create_forms_check_rules_and_show_backend_refusals(app_client, emulator) -> None:
+async def test_create_forms_check_rules_and_show_backend_refusals(app_client, backend) -> None:
     project = f"dup_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -218,10 +218,10 @@ async def test_create_forms_check_rules_and_show_backend_refusals(app_client, em
         assert bad_role.status_code == 422 and 'id="role-error"' in bad_role.text
         assert "4 to 256 letters, digits or underscores" in bad_role.text
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, emulator) -> None:
+async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     user, project = f"boss_{tag}", f"bp_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -249,7 +249,7 @@ async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, 
         assert deleted.status_code == 303 and deleted.headers["location"].endswith("/users")
         assert (await app_client.get(f"/users/{user}")).status_code == 404
     finally:
-        await admin_cleanup(emulator.url, [user], [])
+        await admin_cleanup(backend.url, [user], [])
 
 
 async def test_self_delete_hidden_and_refused(app_client) -> None:
@@ -276,7 +276,7 @@ async def test_malformed_ids_in_urls_never_reach_the_backend(app_client) -> None
     assert (await app_client.get("/projects/9bad")).status_code == 404
 
 
-async def test_my_account_for_admin_and_member(app_client, emulator) -> None:
+async def test_my_account_for_admin_and_member(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"acct_{tag}", f"acct_member_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -293,4 +293,4 @@ async def test_my_account_for_admin_and_member(app_client, emulator) -> None:
             assert "Hanami has no way for a non-admin to list their own projects" in mine.text
             assert f'<dd data-testid="account-project">{project}</dd>' in mine.text
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])

@@ -22,7 +22,7 @@ def test_backend_times_without_padding_parse() -> None:
     assert parse_backend_time("garbage") is None
 
 
-async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -> None:
+async def test_timeline_merges_both_sources_with_filters(app_client, backend) -> None:
     project = f"audit_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -35,12 +35,12 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
                                                          "q": project})
         assert set(rows_of(console.text)) == {"console"} and len(rows_of(console.text)) == 1
         assert project in console.text
-        backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/project",
-                                                         "method": "POST"})
-        assert rows_of(backend.text) and set(rows_of(backend.text)) == {"backend"}
-        assert "v1/project" in backend.text
+        from_backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/project",
+                                                              "method": "POST"})
+        assert rows_of(from_backend.text) and set(rows_of(from_backend.text)) == {"backend"}
+        assert "v1/project" in from_backend.text
         # The filter state is in the URL: paging links keep it.
-        assert "source=backend" in backend.text and "method=POST" in backend.text
+        assert "source=backend" in from_backend.text and "method=POST" in from_backend.text
         # Newest first: the creation we just made is on the first page.
         first = await app_client.get("/audit", params={"action": "project", "per_page": 10})
         assert project in first.text
@@ -50,10 +50,10 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
         fragment = await app_client.get("/audit", params={"source": "console"}, headers={"HX-Request": "true"})
         assert fragment.text.lstrip().startswith('<div id="timeline">')
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_member_sees_only_own_console_entries_and_own_backend_log(app_client, emulator) -> None:
+async def test_member_sees_only_own_console_entries_and_own_backend_log(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"audm_{tag}", f"audm_user_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -73,15 +73,15 @@ async def test_member_sees_only_own_console_entries_and_own_backend_log(app_clie
         admin_view = await app_client.get("/audit", params={"user": member, "source": "console"})
         assert "login" in admin_view.text and member in admin_view.text
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])
 
 
-async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, emulator) -> None:
+async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, backend) -> None:
     """Exactly 100 entries (one full page), then 101: every entry shown, no page past the end asked for
     (a page past the end would answer 500, Q-L3, and the audit page would fail)."""
     user = f"pager_{secrets.token_hex(3)}"
     password = "pager-password-1"
-    async with HanamiClient(emulator.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_user(user, "Pager Admin", password, True)
         try:

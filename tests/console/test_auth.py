@@ -80,8 +80,8 @@ async def test_failed_login_gives_one_message_that_does_not_say_which_part_was_w
     assert SESSION_COOKIE not in response.cookies
 
 
-async def test_logins_are_rate_limited_per_user_id(emulator) -> None:
-    async for client in make_console(emulator.url, login_rate_limit=3):
+async def test_logins_are_rate_limited_per_user_id(backend) -> None:
+    async for client in make_console(backend.url, login_rate_limit=3):
         for _ in range(3):
             form = await client.get("/login")
             bad = await client.post("/login", data={
@@ -94,9 +94,9 @@ async def test_logins_are_rate_limited_per_user_id(emulator) -> None:
         assert refused.status_code == 429 and "Too many failed attempts" in refused.text
 
 
-async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(emulator, tmp_path) -> None:
+async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(backend, tmp_path) -> None:
     """SQLite is the store of ``serve`` and ``demo``: one failed login once made every later one a 500."""
-    async for client in make_console(emulator.url, session_store_url=f"sqlite:///{tmp_path / 'sessions.db'}"):
+    async for client in make_console(backend.url, session_store_url=f"sqlite:///{tmp_path / 'sessions.db'}"):
         form = await client.get("/login")
         bad = await client.post("/login", data={
             "user_id": ADMIN_ID, "password": "not-the-password", "csrf_token": csrf_from(form.text)})
@@ -122,10 +122,10 @@ async def test_logout_ends_the_session_on_the_server(app_client: httpx.AsyncClie
 
 
 async def test_project_switch_renews_the_token_and_rotates_the_session(
-    app_client: httpx.AsyncClient, emulator
+    app_client: httpx.AsyncClient, backend
 ) -> None:
     project = unique("proj")
-    async with HanamiClient(emulator.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_project(project, "Switch Test")
         await admin.assign_project(ADMIN_ID, project, "member", False)

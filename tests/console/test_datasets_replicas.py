@@ -18,9 +18,9 @@ PHASE = re.compile(r'data-phase="(\w+)"')
 
 
 @pytest.fixture(scope="module")
-def replicas(emulator, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
-    first = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
-    second = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
+def replicas(backend, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
+    first = ConsoleServer(console_settings(backend.url, session_store_url=redis_url)).start()
+    second = ConsoleServer(console_settings(backend.url, session_store_url=redis_url)).start()
     yield first, second
     first.stop()
     second.stop()
@@ -41,7 +41,7 @@ def phase_of(client: httpx.Client, url: str) -> str:
     return PHASE.search(page.text).group(1)
 
 
-def test_status_and_cancel_work_from_another_replica(replicas, emulator) -> None:
+def test_status_and_cancel_work_from_another_replica(replicas, backend) -> None:
     first, second = replicas
     name = f"replica upload {secrets.token_hex(3)}"
     # ~30 MB of MNIST (about 230 chunks of 128 KiB): still being sent when the cancel arrives
@@ -73,4 +73,4 @@ def test_status_and_cancel_work_from_another_replica(replicas, emulator) -> None
             time.sleep(0.1)
         assert phase == "cancelled"
         assert phase_of(browser, first.url + path) == "cancelled"
-    assert name not in backend_names(emulator.url)
+    assert name not in backend_names(backend.url)
