@@ -103,15 +103,14 @@ def start_emulator(state_dir: Path, **overrides: object):
     """A real embedded Hanami on a free loopback port (caller stops it)."""
     from webconsole.emulator import EmulatorConfig, EmulatorServer
 
+    values: dict[str, object] = {"threading_delay": 0.0, "seed": 1234, **overrides}
     config = EmulatorConfig(
         state_dir=state_dir,
         port=0,
         admin_id=ADMIN_ID,
         admin_name=ADMIN_NAME,
         admin_password=ADMIN_PASSWORD,
-        threading_delay=0.0,
-        seed=1234,
-        **overrides,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
     )
     server = EmulatorServer(config)
     server.start()
@@ -265,6 +264,8 @@ def console_settings(backend_url: str, **overrides: object) -> Settings:
         "session_store_url": "memory://",
         "log_level": "warning",
         "backend_timeout": 10.0,
+        "readiness_user_id": ADMIN_ID,
+        "readiness_password": ADMIN_PASSWORD,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -63,7 +63,7 @@ class RealHanami:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> "RealHanami":
+    def start(self, wait: bool = True) -> "RealHanami":
         env = dict(os.environ, HANAMI_ADMIN_USER_ID=self.admin[0], HANAMI_ADMIN_USER_NAME=self.admin[1],
                    HANAMI_ADMIN_PASSWORD=self.admin[2])
         log = open(self.log_path, "ab")
@@ -73,7 +73,9 @@ class RealHanami:
         )
         log.close()
         self.starts += 1
-        self.wait_usable()
+        self.started_at = time.monotonic()
+        if wait:
+            self.wait_usable()
         return self
 
     def alive(self) -> bool:

@@ -199,7 +199,7 @@ async def test_open_redirects_are_refused(app_client: httpx.AsyncClient) -> None
 async def test_health_and_readiness(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
     ready = await app_client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "backend": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "backend": "ok", "hosts": "ok"}
 
 
 async def test_readiness_fails_when_the_backend_is_down() -> None:
