@@ -1,6 +1,6 @@
 """/readyz and a backend that is starting: Hanami answers HTTP before it is usable (its hardware is
-initialised about a second later; a cluster created in that window gets a 500) (§14). Checked on a
-freshly started backend of each kind."""
+initialised about a second later; a cluster created in that window gets a 500) and its threading
+map answers 500 for ~6 s (§14). Checked on a freshly started backend of each kind."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.conftest import (
     start_emulator,
 )
 from tests.real_hanami import RealHanami
+from webconsole.emulator import EmulatorConfig
 from webconsole.hanami import HanamiClient, HanamiError
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 from webconsole.web.ops.health import NO_ACCOUNT
@@ -59,7 +60,7 @@ def starting_backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[objec
             server.stop()
         return
     started_at = time.monotonic()
-    emulator = start_emulator(tmp_path / "state", threading_delay=5.0)
+    emulator = start_emulator(tmp_path / "state", threading_delay=EmulatorConfig.threading_delay)
     emulator.started_at = started_at
     try:
         yield emulator
@@ -94,3 +95,35 @@ async def test_a_starting_backend_is_ready_only_once_it_lists_a_host(starting_ba
             api = client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             cluster = await api.create_cluster("ready check", EXAMPLE_CSV_TEMPLATE)  # usable: no 500
             await api.delete_cluster(cluster["uuid"])
+
+
+async def test_threading_answers_500_while_starting_then_the_map(starting_backend) -> None:
+    async with HanamiClient(starting_backend.url, timeout=5) as client:
+        while (token := await _token(client)) is None:
+            await asyncio.sleep(0.1)
+        api = client.api(token)
+        answers: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 30
+        while True:
+            elapsed = time.monotonic() - starting_backend.started_at
+            try:
+                thread_map = await api.threading()
+            except HanamiError as exc:
+                assert exc.status == 500 and exc.message == "", (exc.status, exc.message)
+                answers.append((elapsed, 500))
+            else:
+                answers.append((elapsed, 200))
+                assert thread_map and any(name.startswith("WorkerThread") for name in thread_map), thread_map
+                break
+            assert time.monotonic() < deadline, answers
+            await asyncio.sleep(0.25)
+    # the map is never there in the first 4 s after the start, and always by ~6 s
+    assert all(status == 500 for elapsed, status in answers if elapsed < 4.0), answers
+    assert answers[-1][0] < 12.0, answers
+
+
+async def _token(client: HanamiClient) -> str | None:
+    try:
+        return (await client.login(ADMIN_ID, ADMIN_PASSWORD)).token
+    except HanamiError:
+        return None
