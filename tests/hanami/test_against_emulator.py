@@ -251,6 +251,25 @@ async def test_cluster_task_result_checkpoint(admin_api: HanamiAPI, hanami_files
         await admin_api.get_result(request["uuid"])
 
 
+async def test_checkpoint_listed_once_save_answers_and_outlives_its_cluster(admin_api: HanamiAPI) -> None:
+    """Hanami's own SDK test: save, delete the cluster at once, recreate it, restore, delete the
+    checkpoint; every step finds the checkpoint (§14)."""
+    name = unique("saved")
+    cu = (await admin_api.create_cluster(name, EXAMPLE_MNIST_TEMPLATE))["uuid"]
+    save = await admin_api.save_checkpoint(cu, "sdk checkpoint")
+    assert (await admin_api.list_checkpoints()).find("uuid", save["uuid"]) is not None  # no wait
+    await admin_api.delete_cluster(cu)
+    assert (await admin_api.list_checkpoints()).find("uuid", save["uuid"]) is not None
+    cu = (await admin_api.create_cluster(name, EXAMPLE_MNIST_TEMPLATE))["uuid"]
+    restore = await admin_api.restore_checkpoint(cu, save["uuid"])
+    await finished(admin_api, restore["uuid"], cu)
+    assert (await admin_api.get_checkpoint(save["uuid"]))["name"] == "sdk checkpoint"
+    await admin_api.delete_checkpoint(save["uuid"])
+    with pytest.raises(NotFound):
+        await admin_api.get_checkpoint(save["uuid"])
+    await admin_api.delete_cluster(cu)
+
+
 async def _find(table_coro, uuid: str):
     return (await table_coro).find("uuid", uuid)
 
