@@ -294,6 +294,23 @@ async def test_direct_io(admin_api: HanamiAPI) -> None:
             pass
 
 
+async def test_only_the_newest_websocket_of_a_cluster_is_answered(admin_api: HanamiAPI) -> None:
+    """Two websockets on one cluster: requests on the older one are never answered (no error, no
+    close) and the server stays responsive (§14)."""
+    cu = (await admin_api.create_cluster(unique("two sockets"), EXAMPLE_CSV_TEMPLATE))["uuid"]
+    async with admin_api.direct_io(cu, reply_timeout=1.5) as first:
+        assert len(await first.request("test_input", [0.5])) == 1
+        async with admin_api.direct_io(cu, reply_timeout=1.5) as second:
+            assert len(await second.request("test_input", [0.5])) == 1
+            with pytest.raises(BackendUnavailable, match="the cluster did not answer"):
+                await first.request("test_input", [0.25])
+            assert len(await second.request("test_input", [0.25])) == 1
+        assert (await admin_api.list_clusters()).find("uuid", cu) is not None
+    async with admin_api.direct_io(cu, reply_timeout=5) as third:  # a new one takes over
+        assert len(await third.request("test_input", [0.5])) == 1
+    await admin_api.delete_cluster(cu)
+
+
 async def test_direct_io_unknown_brick_is_never_answered(hanami_emulator_faithful) -> None:
     """Q-W1 (a real worker thread lost for good): on the faithful emulator only."""
     async with HanamiClient(hanami_emulator_faithful.url, timeout=10) as client:

@@ -58,6 +58,7 @@ class Cluster:
         self.net_lock = threading.Lock()  # guards the network (tasks and direct IO)
         self._on_finish = on_finish  # writes request results / checkpoints (those as the save starts)
         self.threads: list[threading.Thread] = []
+        self.websocket: object | None = None  # the newest websocket session attached (only it is answered)
 
     # -- queue --------------------------------------------------------------------------------
     def add_task(self, task: Task) -> None:
