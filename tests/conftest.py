@@ -173,7 +173,18 @@ def backend_for(request: pytest.FixtureRequest, emulator_fixture: str, emulator_
     if request.param == "real":
         return Backend("real", request.getfixturevalue("real_hanami"),
                        Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME))
-    return Backend("emulator", request.getfixturevalue(emulator_fixture), emulator_admin)
+    kind = "faithful" if request.param == "faithful" else "emulator"
+    return Backend(kind, request.getfixturevalue(emulator_fixture), emulator_admin)
+
+
+#: for a module whose tests steer clear of the real server's crashes: the faithful emulator (which
+#: drops the connection where Hanami crashes, and reports it) and the real server
+CRASH_BACKENDS = ("faithful", "real")
+
+
+def faithful_or_real(request: pytest.FixtureRequest) -> Backend:
+    """``backend`` for a module parametrized over ``CRASH_BACKENDS``."""
+    return backend_for(request, "emulator_faithful", Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

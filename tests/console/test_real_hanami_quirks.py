@@ -45,11 +45,12 @@ from tests.conftest import (
     ADMIN_ID,
     ADMIN_NAME,
     ADMIN_PASSWORD,
+    CRASH_BACKENDS,
     Backend,
     ConsoleServer,
-    Credentials,
     console_settings,
     csrf_from,
+    faithful_or_real,
     login,
     wait_for,
 )
@@ -180,13 +181,10 @@ class World:
     upload_id: str = ""
 
 
-@pytest.fixture(scope="module", params=("faithful", "real"))
+@pytest.fixture(scope="module", params=CRASH_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
     """The tour's Hanami: the faithful emulator, then the real server."""
-    admin = Credentials(ADMIN_ID, ADMIN_PASSWORD, ADMIN_NAME)
-    if request.param == "real":
-        return Backend("real", request.getfixturevalue("real_hanami"), admin)
-    return Backend("faithful", request.getfixturevalue("emulator_faithful"), admin)
+    return faithful_or_real(request)
 
 
 @asynccontextmanager
