@@ -34,7 +34,8 @@ def shared_folder() -> Path:
     for folder in candidates:
         if (folder / "start.sh").is_file():
             return folder
-    raise RealHanamiMissing(f"no real-hanami/start.sh in {', '.join(map(str, candidates))}")
+    raise RealHanamiMissing(f"no real-hanami/start.sh in {', '.join(map(str, candidates))} "
+                            f"(the real server's sources, beside the repository; then `{BUILD_HINT}`)")
 
 
 def binary() -> Path:
