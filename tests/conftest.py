@@ -267,6 +267,63 @@ def long_train_files(tmp_path_factory: pytest.TempPathFactory, demo_files) -> tu
     return paths
 
 
+class SlowLink:
+    """A TCP relay on 127.0.0.1 in front of a backend that carries at most ``rate`` bytes per second
+    towards it (answers pass at once): an upload through it takes as long on every backend, however
+    fast the backend itself is. HTTP and websockets both pass (the console derives one from the other)."""
+
+    def __init__(self, upstream_url: str, rate: float) -> None:
+        self.upstream = httpx.URL(upstream_url)
+        self.rate = rate
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slow-link", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "SlowLink":
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the slow link did not start")
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.upstream.host, self.upstream.port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, throttled: bool) -> None:
+            try:
+                while data := await source.read(16384):
+                    sink.write(data)
+                    await sink.drain()
+                    if throttled:
+                        await asyncio.sleep(len(data) / self.rate)  # the link's bandwidth
+            except OSError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pump(reader, up_writer, True), pump(up_reader, writer, False))
+
+
 def console_settings(backend_url: str, **overrides: object) -> Settings:
     """Settings for a test console: memory sessions, a fixed secret, quiet logs."""
     values: dict[str, object] = {
