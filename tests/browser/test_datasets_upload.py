@@ -86,7 +86,6 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
     expect(page.get_by_test_id("outputs")).to_have_text("10")
 
     # 3. broken files: the precise message, and nothing new on Hanami
-    before = set(backend_datasets(backend.url))
     bad_labels = tmp_path / "bad-labels.idx1-ubyte"
     bad_labels.write_bytes(struct.pack(">II", 0x00000801, 200) + bytes([3] * 41 + [10] + [1] * 158))
     page.goto(console_server.url + "/datasets/upload")
@@ -109,7 +108,9 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
     csv_form.get_by_role("button", name="Upload").click()
     expect(page.locator("#csv-error")).to_contain_text(
         "measurements.csv: line 3 has 3 values but the header has 2 columns")
-    assert set(backend_datasets(backend.url)) == before
+    # nothing of either reached Hanami (by name: the backend is shared with other tests' uploads)
+    names = {row["name"] for row in backend_datasets(backend.url).values()}
+    assert not names & {f"broken mnist {tag}", f"broken csv {tag}"}
 
     # 4. delete the CSV dataset through the confirmation page
     page.goto(console_server.url + "/datasets")
@@ -146,7 +147,6 @@ def test_cancel_during_the_browser_leg_sends_nothing(
     name = f"browser aborted {secrets.token_hex(3)}"
     big = tmp_path / "slow.csv"
     big.write_bytes(b"a,b\n" + b"".join(b"%d.25,%d\n" % (i, i % 10) for i in range(300_000)))  # ~3.5 MB
-    before = set(backend_datasets(backend.url))
     browser_login(page, console_server.url)
     page.goto(console_server.url + "/datasets/upload")
     cdp = page.context.new_cdp_session(page)
@@ -167,9 +167,10 @@ def test_cancel_during_the_browser_leg_sends_nothing(
     expect(form.get_by_role("button", name="Upload CSV dataset")).to_be_enabled()
     cdp.send("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    # the console answers the next request normally and Hanami has nothing new
+    # the console answers the next request normally and Hanami never got this upload (checked by
+    # name: the backend is shared with other tests, whose uploads may still be converting)
     page.goto(console_server.url + "/datasets")
-    assert set(backend_datasets(backend.url)) == before
+    assert name not in {row["name"] for row in backend_datasets(backend.url).values()}
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
