@@ -152,11 +152,16 @@ async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, backe
     await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
     answer = await until(ws, lambda m: m["type"] == "output")
     assert len(answer["values"]) == 10 and answer["winner"] in range(10)
-    await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 7, "repeat": 30}))
-    taught = await until(ws, lambda m: m["type"] == "taught")
-    assert taught["count"] == 30 and not taught["stopped"]
-    await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
-    assert (await until(ws, lambda m: m["type"] == "output"))["winner"] == 7
+    # taught in rounds of 30 until it answers 7 (a real Hanami may need more than one round)
+    for _ in range(10):
+        await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 7, "repeat": 30}))
+        taught = await until(ws, lambda m: m["type"] == "taught")
+        assert taught["count"] == 30 and not taught["stopped"]
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        if (await until(ws, lambda m: m["type"] == "output"))["winner"] == 7:
+            break
+    else:
+        raise AssertionError("300 teach steps did not make the cluster answer 7")
     # A malformed exchange is refused by the console and the bridge stays usable.
     await ws.send(json.dumps({"op": "ask", "values": [1.0, 2.0]}))
     error = await until(ws, lambda m: m["type"] == "error")

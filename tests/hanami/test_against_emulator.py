@@ -328,7 +328,8 @@ async def test_websocket_limit_respected(backend, admin_api: HanamiAPI) -> None:
     # one cluster per websocket: with two open on one cluster Hanami answers only the newest (§14)
     clusters = [(await admin_api.create_cluster(unique("limit"), EXAMPLE_CSV_TEMPLATE))["uuid"]
                 for _ in range(6)]
-    async with HanamiClient(backend.url, timeout=0.5, max_websockets=2) as client:
+    # 2 s: with two websockets open a real Hanami has two worker threads left for HTTP
+    async with HanamiClient(backend.url, timeout=2.0, max_websockets=2) as client:
         api = client.api((await client.login(backend.admin.user_id, backend.admin.password)).token)
         async with api.direct_io(clusters[0]) as a, api.direct_io(clusters[1]) as b:
             with pytest.raises(BackendUnavailable, match="busy"):
