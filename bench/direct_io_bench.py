@@ -13,6 +13,11 @@ It prints per-exchange latency (median, p95), round trips per second, the latenc
 and the throughput ratio. Not a pytest test:
 
     .venv/bin/python bench/direct_io_bench.py [-n 500] [--warmup 50] [--in-process]
+
+``--backend-url http://127.0.0.1:PORT`` measures against a running Hanami (the real server) instead
+of an embedded one; its account comes from ``--user-id`` and the ``HANAMI_ADMIN_PASSWORD``
+environment variable (defaults: ``HANAMI_ADMIN_USER_ID``, else the real-hanami scripts' asdf /
+asdfasdf).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from webconsole.protocol.idx import iter_mnist_batches, write_idx_images, write_
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 from webconsole.settings import Settings
 
-ADMIN_ID, ADMIN_PASSWORD = "bench_admin", "bench-password-1"
+ADMIN_ID, ADMIN_PASSWORD = "bench_admin", "bench-password-1"  # of the embedded Hanami; see main()
 SESSION_COOKIE = "hanami_console_session"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 CSRF_BODY = re.compile(r'"X-CSRF-Token": "([^"]+)"')
@@ -100,9 +105,16 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str) -> None
 
 
 @contextmanager
-def servers(in_process: bool) -> Iterator[tuple[str, str]]:
-    """(emulator url, console url), stopped afterwards."""
+def servers(in_process: bool, backend_url: str | None = None) -> Iterator[tuple[str, str]]:
+    """(backend url, console url), stopped afterwards; the emulator only without ``backend_url``."""
     with tempfile.TemporaryDirectory() as state:
+        if backend_url and in_process:
+            console = Console(backend_url).start()
+            try:
+                yield backend_url, console.url
+            finally:
+                console.stop()
+            return
         if in_process:
             emulator = EmulatorServer(EmulatorConfig(
                 state_dir=Path(state), port=0, admin_id=ADMIN_ID, admin_name="Bench Admin",
@@ -120,18 +132,22 @@ def servers(in_process: bool) -> Iterator[tuple[str, str]]:
         e_port, c_port = free_port(), free_port()
         env = dict(os.environ, HANAMI_ADMIN_USER_ID=ADMIN_ID, HANAMI_ADMIN_USER_NAME="Bench Admin",
                    HANAMI_ADMIN_PASSWORD=ADMIN_PASSWORD)
-        emulator_proc = subprocess.Popen(cli + ["emulator", "--port", str(e_port), "--state-dir", state], env=env,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        emulator_proc = None
+        if not backend_url:
+            emulator_proc = subprocess.Popen(cli + ["emulator", "--port", str(e_port), "--state-dir", state],
+                                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            backend_url = f"http://127.0.0.1:{e_port}"
         console_proc = None
         try:
-            _wait_listening(e_port, emulator_proc, "emulator")
-            env.update(HANAMI_CONSOLE_BACKEND_URL=f"http://127.0.0.1:{e_port}",
+            if emulator_proc is not None:
+                _wait_listening(e_port, emulator_proc, "emulator")
+            env.update(HANAMI_CONSOLE_BACKEND_URL=backend_url,
                        HANAMI_CONSOLE_SECRET_KEY=secrets.token_urlsafe(48),
                        HANAMI_CONSOLE_SESSION_STORE_URL="memory://", HANAMI_CONSOLE_LOG_LEVEL="warning")
             console_proc = subprocess.Popen(cli + ["serve", "--host", "127.0.0.1", "--port", str(c_port)], env=env,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             _wait_listening(c_port, console_proc, "console")
-            yield f"http://127.0.0.1:{e_port}", f"http://127.0.0.1:{c_port}"
+            yield backend_url, f"http://127.0.0.1:{c_port}"
         finally:
             for proc in (console_proc, emulator_proc):
                 if proc is not None:
@@ -180,13 +196,14 @@ def write_digits(folder: Path, count: int) -> tuple[Path, Path]:
     return images, labels
 
 
-async def run(n: int, warmup: int, in_process: bool, blocks: int, replay: int = 0) -> None:
+async def run(n: int, warmup: int, in_process: bool, blocks: int, replay: int = 0,
+              backend_url: str | None = None) -> None:
     digit = [0.0] * 784
     for row in range(6, 22):
         digit[row * 28 + 14] = 255.0
     expected = [0.0] * 9 + [1.0]
 
-    with servers(in_process) as (emulator_url, console_url):
+    with servers(in_process, backend_url) as (emulator_url, console_url):
         hanami = HanamiClient(emulator_url)
         try:
             token = await hanami.login(ADMIN_ID, ADMIN_PASSWORD)
@@ -194,7 +211,8 @@ async def run(n: int, warmup: int, in_process: bool, blocks: int, replay: int = 
             # one cluster for each path, so both websockets stay open and the runs can interleave
             direct = (await api.create_cluster(f"bench b {secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
             where = "threads of this process" if in_process else "subprocesses"
-            print(f"emulator {emulator_url}, console {console_url} ({where}); N={n} per kind and path "
+            backend = f"Hanami {emulator_url}" if backend_url else f"emulator {emulator_url}"
+            print(f"{backend}, console {console_url} ({where}); N={n} per kind and path "
                   f"(+{warmup} warm-up), in {blocks} interleaved blocks")
 
             async with httpx.AsyncClient(base_url=console_url) as http:
@@ -300,8 +318,14 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=10, help="interleaved blocks (evens out machine load)")
     parser.add_argument("--in-process", action="store_true", help="emulator and console in threads")
     parser.add_argument("--replay", type=int, default=1000, help="digits replayed through the bridge (0: none)")
+    parser.add_argument("--backend-url", help="a running Hanami to measure against (no embedded one)")
+    parser.add_argument("--user-id", default=os.environ.get("HANAMI_ADMIN_USER_ID", "asdf"),
+                        help="its account (password: HANAMI_ADMIN_PASSWORD, default asdfasdf)")
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.warmup, args.in_process, args.blocks, args.replay))
+    if args.backend_url:
+        global ADMIN_ID, ADMIN_PASSWORD
+        ADMIN_ID, ADMIN_PASSWORD = args.user_id, os.environ.get("HANAMI_ADMIN_PASSWORD", "asdfasdf")
+    asyncio.run(run(args.n, args.warmup, args.in_process, args.blocks, args.replay, args.backend_url))
 
 
 if __name__ == "__main__":

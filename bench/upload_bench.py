@@ -17,6 +17,11 @@ sampled every 20 ms during the big upload, and the growth. Not a pytest test:
 
     .venv/bin/python bench/upload_bench.py [--mb 50] [--kind mnist|csv]
 
+``--backend-url http://127.0.0.1:PORT`` measures against a running Hanami (the real server) instead
+of an embedded one; its account comes from ``--user-id`` and the ``HANAMI_ADMIN_PASSWORD``
+environment variable (defaults: ``HANAMI_ADMIN_USER_ID``, else the real-hanami scripts' asdf /
+asdfasdf).
+
 MNIST is the default because the emulator converts CSV data in pure Python (about a minute for
 50 MB), which would measure the emulator rather than the upload path; the real Hanami converts it
 in C++. With ``--kind csv`` the backend timeouts are raised accordingly; there the console's own
@@ -47,7 +52,7 @@ from webconsole.emulator import EmulatorConfig, EmulatorServer
 from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.idx import write_idx_images, write_idx_labels
 
-ADMIN_ID, ADMIN_PASSWORD = "bench_admin", "bench-password-1"
+ADMIN_ID, ADMIN_PASSWORD = "bench_admin", "bench-password-1"  # of the embedded Hanami; see main()
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PHASE = re.compile(r'data-phase="(\w+)"')
 SAMPLE_INTERVAL = 0.02
@@ -197,8 +202,9 @@ async def direct_upload(backend_url: str, name: str, paths: list[Path]) -> tuple
 def direct_in_subprocess(backend_url: str, name: str, paths: list[Path]) -> tuple[float, float]:
     """Run (b) in its own process, like the console: a client in this process would share the
     GIL with the emulator's threads and look faster than any separate client can be."""
+    env = dict(os.environ, BENCH_USER_ID=ADMIN_ID, BENCH_PASSWORD=ADMIN_PASSWORD)
     done = subprocess.run([sys.executable, __file__, "--direct", backend_url, name, *map(str, paths)],
-                          check=True, capture_output=True, text=True)
+                          check=True, capture_output=True, text=True, env=env)
     sent, total = done.stdout.split()
     return float(sent), float(total)
 
@@ -216,19 +222,31 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=50.0, help="size of the upload in MB")
     parser.add_argument("--kind", choices=("mnist", "csv"), default="mnist")
     parser.add_argument("--runs", type=int, default=3, help="uploads per way; medians are printed")
+    parser.add_argument("--backend-url", help="a running Hanami to measure against (no embedded one)")
+    parser.add_argument("--user-id", default=os.environ.get("HANAMI_ADMIN_USER_ID", "asdf"),
+                        help="its account (password: HANAMI_ADMIN_PASSWORD, default asdfasdf)")
     parser.add_argument("--direct", nargs="+", metavar="ARG", help=argparse.SUPPRESS)  # child of (b)
     args = parser.parse_args()
+    global ADMIN_ID, ADMIN_PASSWORD
     if args.direct:
+        ADMIN_ID, ADMIN_PASSWORD = os.environ["BENCH_USER_ID"], os.environ["BENCH_PASSWORD"]
         url, name, *paths = args.direct
         sent, total = asyncio.run(direct_upload(url, name, [Path(p) for p in paths]))
         print(sent, total)
         return 0
+    if args.backend_url:
+        ADMIN_ID, ADMIN_PASSWORD = args.user_id, os.environ.get("HANAMI_ADMIN_PASSWORD", "asdfasdf")
     with tempfile.TemporaryDirectory(prefix="upload-bench-") as tmp:
         work = Path(tmp)
-        emulator = EmulatorServer(EmulatorConfig(state_dir=work / "hanami", port=0, admin_id=ADMIN_ID,
-                                                 admin_name="Bench Admin", admin_password=ADMIN_PASSWORD))
-        emulator.start()
-        console, url = start_console(emulator.url, work)
+        emulator = None
+        if args.backend_url:
+            backend_url = args.backend_url.rstrip("/")
+        else:
+            emulator = EmulatorServer(EmulatorConfig(state_dir=work / "hanami", port=0, admin_id=ADMIN_ID,
+                                                     admin_name="Bench Admin", admin_password=ADMIN_PASSWORD))
+            emulator.start()
+            backend_url = emulator.url
+        console, url = start_console(backend_url, work)
         try:
             if args.kind == "mnist":
                 small_images, small_labels, _ = write_mnist(work, 0.2)
@@ -247,24 +265,26 @@ def main() -> int:
                 with Sampler(console.pid) as sampler:
                     for run in range(args.runs):
                         console_runs.append(console_upload(client, csrf, f"{tag} console {run}", big))
-                        asyncio.run(delete_all(emulator.url, f"{tag} console"))
+                        asyncio.run(delete_all(backend_url, f"{tag} console"))
             for run in range(args.runs):
-                direct_runs.append(direct_in_subprocess(emulator.url, f"{tag} direct {run}", big))
-                asyncio.run(delete_all(emulator.url, f"{tag} direct"))
+                direct_runs.append(direct_in_subprocess(backend_url, f"{tag} direct {run}", big))
+                asyncio.run(delete_all(backend_url, f"{tag} direct"))
             answered = statistics.median(r[0] for r in console_runs)
             console_sent = statistics.median(r[1] for r in console_runs)
             console_seconds = statistics.median(r[2] for r in console_runs)
             direct_sent = statistics.median(r[0] for r in direct_runs)
             direct_seconds = statistics.median(r[1] for r in direct_runs)
             hwm = rss_kib(console.pid, "VmHWM")
-            asyncio.run(delete_all(emulator.url, tag))
+            asyncio.run(delete_all(backend_url, tag))
         finally:
             console.terminate()
             console.wait(timeout=20)
-            emulator.stop()
+            if emulator is not None:
+                emulator.stop()
 
     mb = size / 1e6
     rows = [
+        ("backend", f"Hanami at {backend_url}" if args.backend_url else "embedded Hanami (emulator)"),
         ("upload", f"{mb:.1f} MB {args.kind.upper()}, median of {args.runs} runs each way"),
         ("(a) console, whole upload", f"{mb / console_seconds:6.1f} MB/s  ({console_seconds:.2f} s; POST answered "
                                       f"after {answered:.2f} s incl. validation)"),

@@ -118,6 +118,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = Settings(
         backend_url=emulator.url,
         session_store_url=f"sqlite:///{state_dir / 'console-sessions.db'}",
+        readiness_user_id=admin_id,
+        readiness_password=admin_password,
     ).with_generated_secret()
     url = f"http://{args.host}:{args.port}{settings.root_path}/"
     print(

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: Literal["text", "json"] = Field("text", description="text or json (one object a line).")
+    readiness_user_id: str | None = Field(
+        None, description="Hanami account /readyz logs in with to see that the backend lists a host."
+    )
+    readiness_password: SecretStr | None = Field(None, description="Password of the readiness account.")
 
     @field_validator("policy_roles", mode="before")
     @classmethod

@@ -26,7 +26,7 @@ def _cleanup(backend_url: str, user: str, project: str) -> None:
     run_sync(run)
 
 
-def test_admin_creates_team_member_logs_in_audit_shows_it(page: Page, console_server: ConsoleServer, emulator) -> None:
+def test_admin_creates_team_member_logs_in_audit_shows_it(page: Page, console_server: ConsoleServer, backend) -> None:
     tag = secrets.token_hex(3)
     project, user = f"web_team_{tag}", f"web_user_{tag}"
     base = console_server.url
@@ -100,4 +100,4 @@ def test_admin_creates_team_member_logs_in_audit_shows_it(page: Page, console_se
         expect(page.get_by_role("alert")).to_contain_text("This section is for Hanami admins only.")
         assert page.console_errors == []  # type: ignore[attr-defined]
     finally:
-        _cleanup(emulator.url, user, project)
+        _cleanup(backend.url, user, project)

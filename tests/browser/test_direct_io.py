@@ -42,7 +42,7 @@ def _draw_digit(page: Page) -> None:
 
 
 def test_draw_ask_teach_and_close_returns_to_task_mode(
-    page: Page, browser: Browser, console_server: ConsoleServer, emulator, demo_files
+    page: Page, browser: Browser, console_server: ConsoleServer, backend, demo_files
 ) -> None:
     uuid = _create_cluster(console_server)
     browser_login(page, console_server.url)
@@ -97,7 +97,7 @@ def test_draw_ask_teach_and_close_returns_to_task_mode(
     page.close()  # the tab goes away: the bridge closes and the cluster returns to task mode
 
     async def prove_task_mode() -> None:
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             dataset = await api.upload_mnist(
                 f"dio tab {secrets.token_hex(3)}", demo_files.small_images, demo_files.small_labels
             )
@@ -119,7 +119,7 @@ def test_draw_ask_teach_and_close_returns_to_task_mode(
     run_sync(prove_task_mode)
 
 
-def test_vector_form_and_csv_replay(page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+def test_vector_form_and_csv_replay(page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
     from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 
     async def create() -> str:
@@ -160,7 +160,7 @@ def test_vector_form_and_csv_replay(page: Page, console_server: ConsoleServer, e
     assert page.console_errors == []  # type: ignore[attr-defined]
 
     async def cleanup() -> None:
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             await api.delete_cluster(uuid)
 
     run_sync(cleanup)

@@ -52,7 +52,7 @@ def attach(page: Page, selector: str, path) -> None:
     chooser.value.set_files(str(path))
 
 
-def test_main_journey_with_the_keyboard_alone(page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+def test_main_journey_with_the_keyboard_alone(page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
     base, tag = console_server.url, secrets.token_hex(3)
     digits, cluster = f"keyboard digits {tag}", f"keyboard cluster {tag}"
     page.goto(base + "/login")
@@ -111,7 +111,7 @@ def test_main_journey_with_the_keyboard_alone(page: Page, console_server: Consol
         expect(page.get_by_test_id("accuracy")).to_contain_text("Accuracy against")
     finally:
         async def clean() -> None:
-            async with HanamiClient(emulator.url) as hanami:
+            async with HanamiClient(backend.url) as hanami:
                 api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
                 for row in (await api.list_clusters()).records():
                     if row["name"] == cluster:

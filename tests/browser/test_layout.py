@@ -45,7 +45,7 @@ def test_login_form_is_not_red_before_typing(page: Page, console_server: Console
 
 
 def test_actions_cells_line_up_and_choices_sit_by_their_words(page: Page, console_server: ConsoleServer,
-                                                              emulator) -> None:
+                                                              backend) -> None:
     base = console_server.url
     browser_login(page, base)
     # The account page's table always has rows with an actions cell.
@@ -75,10 +75,10 @@ def test_actions_cells_line_up_and_choices_sit_by_their_words(page: Page, consol
         page.get_by_role("button", name="Disconnect").click()
         expect(page.get_by_test_id("bridge-status")).to_have_attribute("data-state", "closed", timeout=15_000)
     finally:
-        _backend(emulator.url, lambda api: api.delete_cluster(cluster))
+        _backend(backend.url, lambda api: api.delete_cluster(cluster))
 
 
-def test_direct_io_fits_a_phone_once_connected(browser, console_server: ConsoleServer, emulator) -> None:
+def test_direct_io_fits_a_phone_once_connected(browser, console_server: ConsoleServer, backend) -> None:
     from tests.browser.axe import sideways_overflow
 
     base = console_server.url
@@ -102,4 +102,4 @@ def test_direct_io_fits_a_phone_once_connected(browser, console_server: ConsoleS
         expect(page.get_by_test_id("bridge-status")).to_have_attribute("data-state", "closed")
     finally:
         context.close()
-        _backend(emulator.url, lambda api: api.delete_cluster(cluster))
+        _backend(backend.url, lambda api: api.delete_cluster(cluster))

@@ -21,9 +21,9 @@ def _create_and_assign_project(backend_url: str, project: str) -> None:
     run_sync(run)
 
 
-def test_login_home_switch_project_logout(page: Page, console_server: ConsoleServer, emulator) -> None:
+def test_login_home_switch_project_logout(page: Page, console_server: ConsoleServer, backend) -> None:
     project = f"browser_{secrets.token_hex(3)}"
-    _create_and_assign_project(emulator.url, project)
+    _create_and_assign_project(backend.url, project)
 
     page.goto(console_server.url + "/")
     expect(page).to_have_url(console_server.url + "/login?next=/")

@@ -36,7 +36,7 @@ def _create_cluster_in_console(page: Page, base: str, name: str) -> str:
 
 
 def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
-        page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+        page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
     base, tag = console_server.url, secrets.token_hex(3)
 
     async def set_up(api):
@@ -45,7 +45,7 @@ def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
         outside = await api.create_cluster(f"made elsewhere {tag}", EXAMPLE_MNIST_TEMPLATE)
         return csv, outside["uuid"]
 
-    csv_uuid, outside_uuid = _backend(emulator.url, set_up)
+    csv_uuid, outside_uuid = _backend(backend.url, set_up)
     browser_login(page, base)
     cluster_uuid = _create_cluster_in_console(page, base, f"known digits {tag}")
     try:
@@ -58,7 +58,7 @@ def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
         expect(error).to_contain_text("784")
         expect(page.get_by_label("Dataset", exact=True)).to_have_attribute("aria-invalid", "true")
         # nothing was queued
-        assert _backend(emulator.url, lambda api: api.list_tasks(cluster_uuid)).records() == []
+        assert _backend(backend.url, lambda api: api.list_tasks(cluster_uuid)).records() == []
 
         # A cluster made outside the console: its template is unknown, so the task is queued, and it
         # "finishes" at once having done nothing: the list must not show that as a success.
@@ -76,11 +76,11 @@ def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
             await api.delete_cluster(cluster_uuid)
             await api.delete_cluster(outside_uuid)
             await api.delete_dataset(csv_uuid)
-        _backend(emulator.url, clean)
+        _backend(backend.url, clean)
 
 
 def test_accuracy_against_another_size_is_called_out_and_same_names_told_apart(
-        page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+        page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
     base, tag = console_server.url, secrets.token_hex(3)
     name = f"digits {tag}"
 
@@ -89,7 +89,7 @@ def test_accuracy_against_another_size_is_called_out_and_same_names_told_apart(
         cluster = await api.create_cluster(f"guesser {tag}", EXAMPLE_MNIST_TEMPLATE)
         return first, cluster["uuid"]
 
-    held_out, cluster_uuid = _backend(emulator.url, set_up)
+    held_out, cluster_uuid = _backend(backend.url, set_up)
     made, results = [held_out], []
     browser_login(page, base)
     try:
@@ -135,11 +135,11 @@ def test_accuracy_against_another_size_is_called_out_and_same_names_told_apart(
                 await api.delete_dataset(uuid)
             for uuid in results:
                 await api.delete_result(uuid)
-        _backend(emulator.url, clean)
+        _backend(backend.url, clean)
 
 
 def test_checkpoint_panels_refresh_when_the_save_task_ends(
-        page: Page, console_server: ConsoleServer, emulator, demo_files) -> None:
+        page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
     base, tag = console_server.url, secrets.token_hex(3)
     checkpoint = f"after training {tag}"
     browser_login(page, base)
@@ -150,7 +150,7 @@ def test_checkpoint_panels_refresh_when_the_save_task_ends(
         await api.create_task("long training", "train", cluster_uuid, dataset)
         return dataset
 
-    dataset = _backend(emulator.url, train)
+    dataset = _backend(backend.url, train)
     try:
         # The save waits behind the training, so the page is loaded before the checkpoint exists.
         page.get_by_label("Checkpoint name").fill(checkpoint)
@@ -167,4 +167,4 @@ def test_checkpoint_panels_refresh_when_the_save_task_ends(
                     await api.delete_checkpoint(row["uuid"])
             await api.delete_cluster(cluster_uuid)
             await api.delete_dataset(dataset)
-        _backend(emulator.url, clean)
+        _backend(backend.url, clean)

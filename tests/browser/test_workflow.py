@@ -36,10 +36,10 @@ def _clean_up(backend_url: str, made: dict[str, str]) -> None:
     run_sync(run)
 
 
-def test_train_request_check_download_delete(page: Page, console_server: ConsoleServer, emulator, demo_files,
+def test_train_request_check_download_delete(page: Page, console_server: ConsoleServer, backend, demo_files,
                                              tmp_path) -> None:
     tag = secrets.token_hex(3)
-    made = _set_up(emulator.url, demo_files, tag)
+    made = _set_up(backend.url, demo_files, tag)
     try:
         browser_login(page, console_server.url)
         # The cluster's page shows its task list (loaded from the tasks page with htmx).
@@ -80,7 +80,9 @@ def test_train_request_check_download_delete(page: Page, console_server: Console
         accuracy = page.get_by_test_id("accuracy")
         expect(accuracy).to_contain_text("Accuracy against")
         value = float(re.search(r"([\d.]+) %", accuracy.inner_text()).group(1))  # type: ignore[union-attr]
-        assert value >= 90.0, f"accuracy {value} %"
+        # one pass over 4,000 digits: ~81 % on a real Hanami (~93 % on the emulator's MLP); far above
+        # the 10 % of guessing either way, and no promise of the emulator's figure
+        assert value >= 70.0, f"accuracy {value} %"
 
         # Download the numbers as CSV.
         with page.expect_download() as download_info:
@@ -98,4 +100,4 @@ def test_train_request_check_download_delete(page: Page, console_server: Console
         expect(page.get_by_role("link", name="read held out digits")).to_have_count(0)
         assert page.console_errors == []  # type: ignore[attr-defined]
     finally:
-        _clean_up(emulator.url, made)
+        _clean_up(backend.url, made)

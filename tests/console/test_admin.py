@@ -90,7 +90,7 @@ async def admin_cleanup(emulator_url: str, users: list[str], projects: list[str]
                 await admin.delete_project(project)
 
 
-async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_client, emulator) -> None:
+async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"team_{tag}", f"member_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -109,7 +109,7 @@ async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_c
         users = await app_client.get("/users", params={"q": member})
         assert f"{project} <span class=\"muted\">(member)" in users.text
 
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             admin = hanami.api((await admin.renew(project)).token)
             admin_cluster = await admin.create_cluster(f"admin_cluster_{tag}", EXAMPLE_CSV_TEMPLATE)
@@ -138,7 +138,7 @@ async def test_admin_creates_project_and_member_who_sees_only_own_clusters(app_c
         )
         assert response.status_code == 303
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])
 
 
 async def assert_member_refused(client: httpx.AsyncClient, csrf: str, member: str, project: str) -> None:
@@ -159,7 +159,7 @@ async def assert_member_refused(client: httpx.AsyncClient, csrf: str, member: st
     assert (await client.get("/account")).status_code == 200
 
 
-async def test_project_list_detail_and_delete_warning(app_client, emulator) -> None:
+async def test_project_list_detail_and_delete_warning(app_client, backend) -> None:
     project = f"plist_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -180,10 +180,10 @@ async def test_project_list_detail_and_delete_warning(app_client, emulator) -> N
         assert f"Project {project} deleted." in after.text
         assert (await app_client.get(f"/projects/{project}")).status_code == 404
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_create_forms_check_rules_and_show_backend_refusals(app_client, emulator) -> None:
+async def test_create_forms_check_rules_and_show_backend_refusals(app_client, backend) -> None:
     project = f"dup_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -223,10 +223,10 @@ async def test_create_forms_check_rules_and_show_backend_refusals(app_client, em
         assert bad_role.status_code == 422 and 'id="role-error"' in bad_role.text
         assert "4 to 256 letters, digits or underscores" in bad_role.text
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, emulator) -> None:
+async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     user, project = f"boss_{tag}", f"bp_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -244,7 +244,7 @@ async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, 
         await create_project(app_client, csrf, project, "Boss project")
         unknown_role = await app_client.post(f"/users/{user}/projects", data={**typo, "role": "tester"})
         assert unknown_role.status_code == 422 and "The access policy knows no role &#39;tester&#39;" in unknown_role.text
-        assert "tester" not in str((await hanami_user(emulator.url, user)).get("projects"))
+        assert "tester" not in str((await hanami_user(backend.url, user)).get("projects"))
         detail = await app_client.get(f"/users/{user}")
         assert f'<option value="{project}"' in detail.text and '<option value="member"' in detail.text
         data = {"project_id": project, "role": "member", "is_project_admin": "1", "csrf_token": csrf}
@@ -264,7 +264,7 @@ async def test_user_with_admin_flag_assignment_conflict_and_removal(app_client, 
         assert deleted.status_code == 303 and deleted.headers["location"].endswith("/users")
         assert (await app_client.get(f"/users/{user}")).status_code == 404
     finally:
-        await admin_cleanup(emulator.url, [user], [project])
+        await admin_cleanup(backend.url, [user], [project])
 
 
 async def test_self_delete_hidden_and_refused(app_client) -> None:
@@ -291,7 +291,7 @@ async def test_malformed_ids_in_urls_never_reach_the_backend(app_client) -> None
     assert (await app_client.get("/projects/9bad")).status_code == 404
 
 
-async def test_my_account_for_admin_and_member(app_client, emulator) -> None:
+async def test_my_account_for_admin_and_member(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"acct_{tag}", f"acct_member_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -310,4 +310,4 @@ async def test_my_account_for_admin_and_member(app_client, emulator) -> None:
             assert f'<dd data-testid="account-project">{project}</dd>' in mine.text
             assert 'id="project_id"' in mine.text  # a member may know of an assignment the console has not seen
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])

@@ -26,10 +26,10 @@ def test_decoding_helpers() -> None:
     assert format_input("") == ""
 
 
-async def test_error_log_shows_a_failed_request_of_a_user(app_client, emulator) -> None:
+async def test_error_log_shows_a_failed_request_of_a_user(app_client, backend) -> None:
     user, password = f"erruser_{secrets.token_hex(3)}", "error-password-1"
     marker = f"template_{secrets.token_hex(3)}"
-    async with HanamiClient(emulator.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_user(user, "Error Maker", password, True)
         try:

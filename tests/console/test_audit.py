@@ -36,7 +36,7 @@ def backend_times(html: str) -> list[str]:
     return re.findall(r'<tr class="source-backend"[^>]*>\s*<td title="Hanami local time [^"]*">([^<]*)</td>', html)
 
 
-async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -> None:
+async def test_timeline_merges_both_sources_with_filters(app_client, backend) -> None:
     project = f"audit_{secrets.token_hex(3)}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     try:
@@ -49,12 +49,12 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
                                                          "q": project})
         assert set(rows_of(console.text)) == {"console"} and len(rows_of(console.text)) == 1
         assert project in console.text
-        backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/project",
-                                                         "method": "POST"})
-        assert rows_of(backend.text) and set(rows_of(backend.text)) == {"backend"}
-        assert "v1/project" in backend.text
+        from_backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/project",
+                                                              "method": "POST"})
+        assert rows_of(from_backend.text) and set(rows_of(from_backend.text)) == {"backend"}
+        assert "v1/project" in from_backend.text
         # Hanami's times are converted to UTC: the creation just made shows the time it was made.
-        times = backend_times(backend.text)
+        times = backend_times(from_backend.text)
         assert times and "?" not in times
         newest = datetime.strptime(max(times), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
         assert abs(newest - time.time()) < 120, max(times)
@@ -64,7 +64,7 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
                                                         "method": "POST", "since": hour_ago})
         assert "backend" in rows_of(recent.text)
         # The filter state is in the URL: paging links keep it.
-        assert "source=backend" in backend.text and "method=POST" in backend.text
+        assert "source=backend" in from_backend.text and "method=POST" in from_backend.text
         # Newest first: the creation we just made is on the first page.
         first = await app_client.get("/audit", params={"action": "project", "per_page": 10})
         assert project in first.text
@@ -74,10 +74,10 @@ async def test_timeline_merges_both_sources_with_filters(app_client, emulator) -
         fragment = await app_client.get("/audit", params={"source": "console"}, headers={"HX-Request": "true"})
         assert fragment.text.lstrip().startswith('<div id="timeline">')
     finally:
-        await admin_cleanup(emulator.url, [], [project])
+        await admin_cleanup(backend.url, [], [project])
 
 
-async def test_member_sees_only_own_console_entries_and_own_backend_log(app_client, emulator) -> None:
+async def test_member_sees_only_own_console_entries_and_own_backend_log(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"audm_{tag}", f"audm_user_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -97,15 +97,15 @@ async def test_member_sees_only_own_console_entries_and_own_backend_log(app_clie
         admin_view = await app_client.get("/audit", params={"user": member, "source": "console"})
         assert "login" in admin_view.text and member in admin_view.text
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])
 
 
-async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, emulator) -> None:
+async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, backend) -> None:
     """Exactly 100 entries (one full page), then 101: every entry shown, no page past the end asked for
     (a page past the end would answer 500, Q-L3, and the audit page would fail)."""
     user = f"pager_{secrets.token_hex(3)}"
     password = "pager-password-1"
-    async with HanamiClient(emulator.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_user(user, "Pager Admin", password, True)
         try:
@@ -127,7 +127,7 @@ async def test_backend_log_paging_exactly_one_full_page_then_more(app_client, em
             await admin.delete_user(user)
 
 
-async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, emulator, demo_files) -> None:
+async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, backend, demo_files) -> None:
     from tests.console.test_clusters import create_cluster
 
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -147,7 +147,7 @@ async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, emula
         assert "create cluster" in first and "<code>v1/cluster</code>" in first
         # A detail naming a listed cluster reads its name, not its uuid.
         other = await create_cluster(app_client, csrf, name + " b", EXAMPLE_CSV_TEMPLATE)
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             dataset = await api.upload_csv(f"audit curve {secrets.token_hex(3)}", demo_files.csv)
         try:
@@ -160,11 +160,11 @@ async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, emula
             assert f"on cluster &#39;{name} b&#39;" in row and f'<code class="uuid copy-id">{other}</code>' in row
         finally:
             await app_client.post(f"/clusters/{other}/delete", data={"csrf_token": csrf})
-            async with HanamiClient(emulator.url) as hanami:
+            async with HanamiClient(backend.url) as hanami:
                 api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
                 await api.delete_dataset(dataset)
     finally:
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             if (await api.list_clusters()).find("uuid", cluster):
                 await api.delete_cluster(cluster)

@@ -16,7 +16,6 @@ import pytest
 from tests.conftest import (
     ADMIN_ID,
     ADMIN_PASSWORD,
-    console_settings,
     csrf_from,
     in_process_console,
     login,
@@ -31,7 +30,7 @@ def unique(prefix: str) -> str:
 
 
 async def make_console(backend_url: str, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in in_process_console(console_settings(backend_url, **overrides)):
+    async with in_process_console(backend_url, **overrides) as client:
         yield client
 
 
@@ -118,8 +117,8 @@ async def test_failed_login_gives_one_message_that_does_not_say_which_part_was_w
     assert SESSION_COOKIE not in response.cookies
 
 
-async def test_logins_are_rate_limited_per_user_id(emulator, any_store_url: str) -> None:
-    async for client in make_console(emulator.url, login_rate_limit=3, session_store_url=any_store_url):
+async def test_logins_are_rate_limited_per_user_id(backend, any_store_url: str) -> None:
+    async for client in make_console(backend.url, login_rate_limit=3, session_store_url=any_store_url):
         for _ in range(3):
             form = await client.get("/login")
             bad = await client.post("/login", data={
@@ -132,9 +131,9 @@ async def test_logins_are_rate_limited_per_user_id(emulator, any_store_url: str)
         assert refused.status_code == 429 and "Too many failed attempts" in refused.text
 
 
-async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(emulator, any_store_url) -> None:
+async def test_a_wrong_password_does_not_break_the_next_login_on_the_default_store(backend, any_store_url) -> None:
     """SQLite is the store of ``serve`` and ``demo``: one failed login once made every later one a 500."""
-    async for client in make_console(emulator.url, session_store_url=any_store_url):
+    async for client in make_console(backend.url, session_store_url=any_store_url):
         form = await client.get("/login")
         bad = await client.post("/login", data={
             "user_id": ADMIN_ID, "password": "not-the-password", "csrf_token": csrf_from(form.text)})
@@ -160,10 +159,10 @@ async def test_logout_ends_the_session_on_the_server(app_client: httpx.AsyncClie
 
 
 async def test_project_switch_renews_the_token_and_rotates_the_session(
-    app_client: httpx.AsyncClient, emulator
+    app_client: httpx.AsyncClient, backend
 ) -> None:
     project = unique("proj")
-    async with HanamiClient(emulator.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_project(project, "Switch Test")
         await admin.assign_project(ADMIN_ID, project, "member", False)
@@ -237,7 +236,7 @@ async def test_open_redirects_are_refused(app_client: httpx.AsyncClient) -> None
 async def test_health_and_readiness(app_client: httpx.AsyncClient) -> None:
     assert (await app_client.get("/healthz")).json() == {"status": "ok"}
     ready = await app_client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "backend": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "backend": "ok", "hosts": "ok"}
 
 
 async def test_readiness_fails_when_the_backend_is_down() -> None:

@@ -31,9 +31,9 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture
-async def hanami(emulator):
+async def hanami(backend):
     """A direct client of the same backend, to see what really exists there."""
-    async with HanamiClient(emulator.url) as client:
+    async with HanamiClient(backend.url) as client:
         yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
@@ -202,7 +202,7 @@ async def test_mnist_upload_end_to_end_via_htmx(app_client: httpx.AsyncClient, h
 
 
 async def test_status_is_private_to_the_session_that_started_it(
-    app_client: httpx.AsyncClient, emulator, hanami, demo_files
+    app_client: httpx.AsyncClient, backend, hanami, demo_files
 ) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     response = await post_upload(app_client, csrf, "csv", unique("private"),
@@ -337,10 +337,10 @@ async def test_delete_through_the_confirmation_page(app_client: httpx.AsyncClien
     assert any(e.action == "dataset delete" and uuid in e.detail for e in entries)
 
 
-async def test_upload_page_and_empty_state(app_client: httpx.AsyncClient, emulator) -> None:
+async def test_upload_page_and_empty_state(app_client: httpx.AsyncClient, backend) -> None:
     # a fresh user in a fresh project sees the empty state with the first step
     project, user = f"dsproj_{secrets.token_hex(3)}", f"dsuser_{secrets.token_hex(3)}"
-    async with HanamiClient(emulator.url) as client:
+    async with HanamiClient(backend.url) as client:
         admin = client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         await admin.create_project(project, "Datasets Project")
         await admin.create_user(user, "Dataset User", "user-password-1", False)
@@ -353,10 +353,10 @@ async def test_upload_page_and_empty_state(app_client: httpx.AsyncClient, emulat
     assert 'enctype="multipart/form-data"' in upload.text and "js/upload.js" in upload.text
 
 
-async def test_temporary_files_are_removed_in_every_outcome(emulator, hanami, demo_files, tmp_path: Path) -> None:
+async def test_temporary_files_are_removed_in_every_outcome(backend, hanami, demo_files, tmp_path: Path) -> None:
     upload_dir = tmp_path / "uploads"
     upload_dir.mkdir()
-    app = create_app(console_settings(emulator.url, upload_dir=str(upload_dir)))
+    app = create_app(console_settings(backend.url, upload_dir=str(upload_dir)))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
@@ -399,8 +399,8 @@ async def test_an_upload_whose_console_died_is_shown_as_lost(app_client: httpx.A
     assert "hx-trigger" not in page.text  # no endless polling
 
 
-async def test_too_large_upload_is_refused_while_read(emulator, hanami, tmp_path: Path) -> None:
-    app = create_app(console_settings(emulator.url, upload_dir=str(tmp_path), max_upload_bytes=64 * 1024))
+async def test_too_large_upload_is_refused_while_read(backend, hanami, tmp_path: Path) -> None:
+    app = create_app(console_settings(backend.url, upload_dir=str(tmp_path), max_upload_bytes=64 * 1024))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:

@@ -11,19 +11,23 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, run_sync
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, SlowLink, console_settings, csrf_from, run_sync
 from webconsole.hanami.client import HanamiClient
 
 PHASE = re.compile(r'data-phase="(\w+)"')
 
 
 @pytest.fixture(scope="module")
-def replicas(emulator, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
-    first = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
-    second = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
+def replicas(backend, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
+    """Two replicas whose link to the backend carries 10 MB/s: an upload lasts seconds on either
+    backend (a real Hanami takes ~30 MB in a third of a second)."""
+    link = SlowLink(backend.url, rate=10e6).start()
+    first = ConsoleServer(console_settings(link.url, session_store_url=redis_url)).start()
+    second = ConsoleServer(console_settings(link.url, session_store_url=redis_url)).start()
     yield first, second
     first.stop()
     second.stop()
+    link.stop()
 
 
 def backend_names(backend_url: str) -> list[str]:
@@ -41,10 +45,11 @@ def phase_of(client: httpx.Client, url: str) -> str:
     return PHASE.search(page.text).group(1)
 
 
-def test_status_and_cancel_work_from_another_replica(replicas, emulator) -> None:
+def test_status_and_cancel_work_from_another_replica(replicas, backend) -> None:
     first, second = replicas
     name = f"replica upload {secrets.token_hex(3)}"
-    # ~30 MB of MNIST (about 230 chunks of 128 KiB): still being sent when the cancel arrives
+    # ~30 MB of MNIST (about 230 chunks of 128 KiB) over the 10 MB/s link: still being sent when the
+    # cancel arrives
     count = 38_000
     images = struct.pack(">IIII", 0x00000803, count, 28, 28) + bytes(784 * count)
     labels = struct.pack(">II", 0x00000801, count) + bytes(i % 10 for i in range(count))
@@ -73,4 +78,4 @@ def test_status_and_cancel_work_from_another_replica(replicas, emulator) -> None
             time.sleep(0.1)
         assert phase == "cancelled"
         assert phase_of(browser, first.url + path) == "cancelled"
-    assert name not in backend_names(emulator.url)
+    assert name not in backend_names(backend.url)

@@ -125,8 +125,8 @@ async def faithful_console(emulator_faithful) -> AsyncIterator[ConsoleServer]:
 
 
 @pytest.fixture(scope="module")
-async def small_dataset(emulator, demo_files) -> AsyncIterator[str]:
-    async with Admin(emulator.url) as api:
+async def small_dataset(backend, demo_files) -> AsyncIterator[str]:
+    async with Admin(backend.url) as api:
         uuid = await api.upload_mnist(f"dio {secrets.token_hex(3)}", demo_files.small_images, demo_files.small_labels)
         yield uuid
         await api.delete_dataset(uuid)
@@ -141,7 +141,7 @@ async def browser(console_server) -> AsyncIterator[Browser]:
 
 # -- tests ----------------------------------------------------------------------------------------
 
-async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, emulator, small_dataset) -> None:
+async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, backend, small_dataset) -> None:
     uuid = await browser.create_cluster()
     ws, opened = await browser.bridge(uuid)
     assert opened["layout"] == {"input_name": "test_input", "input_size": 784, "output_name": "test_output",
@@ -151,11 +151,16 @@ async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, emula
     await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
     answer = await until(ws, lambda m: m["type"] == "output")
     assert len(answer["values"]) == 10 and answer["winner"] in range(10)
-    await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 7, "repeat": 30}))
-    taught = await until(ws, lambda m: m["type"] == "taught")
-    assert taught["count"] == 30 and not taught["stopped"]
-    await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
-    assert (await until(ws, lambda m: m["type"] == "output"))["winner"] == 7
+    # taught in rounds of 30 until it answers 7 (a real Hanami may need more than one round)
+    for _ in range(10):
+        await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 7, "repeat": 30}))
+        taught = await until(ws, lambda m: m["type"] == "taught")
+        assert taught["count"] == 30 and not taught["stopped"]
+        await ws.send(json.dumps({"op": "ask", "values": DIGIT}))
+        if (await until(ws, lambda m: m["type"] == "output"))["winner"] == 7:
+            break
+    else:
+        raise AssertionError("300 teach steps did not make the cluster answer 7")
     # A malformed exchange is refused by the console and the bridge stays usable.
     await ws.send(json.dumps({"op": "ask", "values": [1.0, 2.0]}))
     error = await until(ws, lambda m: m["type"] == "error")
@@ -170,7 +175,7 @@ async def test_open_ask_teach_close_returns_to_task_mode(browser: Browser, emula
     await until(ws, lambda m: m["type"] == "output")
     # The browser goes away: the console closes the backend socket and returns the cluster to TASK.
     await ws.close()
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         page_after = await wait_for(lambda: _page_free(browser, uuid))
         assert page_after
         await task_runs_to_finished(api, uuid, small_dataset)
@@ -182,13 +187,13 @@ async def _page_free(browser: Browser, uuid: str) -> bool:
     return 'data-testid="held-by"' not in page.text and 'data-testid="left-direct"' not in page.text
 
 
-async def test_close_op_reports_task_mode(browser: Browser, emulator) -> None:
+async def test_close_op_reports_task_mode(browser: Browser, backend) -> None:
     uuid = await browser.create_cluster()
     ws, _ = await browser.bridge(uuid)
     await ws.send(json.dumps({"op": "close"}))
     final = await closed(ws)
     assert final["task_mode"] is True and "Closed on the page" in final["message"]
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         with pytest.raises(Conflict):  # TASK -> TASK is refused: it is in task mode
             await api.set_mode(uuid, "TASK")
         await api.delete_cluster(uuid)
@@ -206,7 +211,7 @@ async def test_foreign_origin_and_missing_login_are_refused_before_accept(browse
 
 
 @pytest.mark.parametrize("hello", [{"op": "open"}, {"op": "open", "csrf": "wrong"}, "not json"])
-async def test_missing_or_wrong_csrf_is_refused(browser: Browser, emulator, hello: Any) -> None:
+async def test_missing_or_wrong_csrf_is_refused(browser: Browser, backend, hello: Any) -> None:
     uuid = await browser.create_cluster()
     ws = await browser.socket(uuid)
     await ws.send(hello if isinstance(hello, str) else json.dumps(hello))
@@ -214,15 +219,15 @@ async def test_missing_or_wrong_csrf_is_refused(browser: Browser, emulator, hell
     assert "did not come from this console" in refused["message"]
     assert (await closed(ws))["task_mode"] is None  # never switched, nothing to return
     assert ws.close_code == 4403
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.set_mode(uuid, "DIRECT")  # nothing switched it: it is still idle in TASK
         await api.set_mode(uuid, "TASK")
         await api.delete_cluster(uuid)
 
 
-async def test_busy_cluster_is_refused_with_the_task_named(browser: Browser, emulator, small_dataset) -> None:
+async def test_busy_cluster_is_refused_with_the_task_named(browser: Browser, backend, small_dataset) -> None:
     uuid = await browser.create_cluster()
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.set_mode(uuid, "DIRECT")  # tasks created now stay queued
         task = await api.create_task(f"waiting {secrets.token_hex(3)}", "request", uuid, small_dataset)
         # one more through the console's task form: the console knows its name
@@ -249,7 +254,7 @@ async def _task_state(api: Any, task: str, cluster: str, state: str) -> bool:
     return (await api.get_task(task, cluster))["state"] == state
 
 
-async def test_second_session_is_refused_while_held(browser: Browser, console_server, emulator) -> None:
+async def test_second_session_is_refused_while_held(browser: Browser, console_server, backend) -> None:
     uuid = await browser.create_cluster()
     ws, _ = await browser.bridge(uuid)
     other = await Browser(console_server).login()
@@ -268,7 +273,7 @@ async def test_second_session_is_refused_while_held(browser: Browser, console_se
         assert forced.status_code == 303
         page = await other.http.get(f"/clusters/{uuid}/direct")
         assert "Direct IO is open on this cluster" in page.text
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             with pytest.raises(Conflict):  # still in DIRECT: the console did not switch it back
                 await api.set_mode(uuid, "DIRECT")
     finally:
@@ -278,11 +283,11 @@ async def test_second_session_is_refused_while_held(browser: Browser, console_se
     await browser.http.post(f"/clusters/{uuid}/delete", data={"csrf_token": browser.csrf})
 
 
-@pytest.mark.parametrize("mode", ["lenient", "faithful"])
-async def test_unknown_brick_is_refused_before_sending(mode: str, console_server, faithful_console, emulator,
+@pytest.mark.parametrize("mode", ["backend", "faithful"])
+async def test_unknown_brick_is_refused_before_sending(mode: str, console_server, faithful_console, backend,
                                                        emulator_faithful) -> None:
-    server = console_server if mode == "lenient" else faithful_console
-    backend = emulator if mode == "lenient" else emulator_faithful
+    server = console_server if mode == "backend" else faithful_console
+    target = backend if mode == "backend" else emulator_faithful
     b = await Browser(server).login()
     try:
         uuid = await b.create_cluster()
@@ -299,7 +304,7 @@ async def test_unknown_brick_is_refused_before_sending(mode: str, console_server
         await until(ws, lambda m: m["type"] == "output")
         await ws.send(json.dumps({"op": "close"}))
         assert (await closed(ws))["task_mode"] is True
-        async with Admin(backend.url) as api:
+        async with Admin(target.url) as api:
             await api.delete_cluster(uuid)
     finally:
         await b.aclose()
@@ -373,9 +378,9 @@ async def test_open_ask_teach_against_faithful(faithful_console, emulator_faithf
         await b.aclose()
 
 
-async def test_return_to_task_mode_action(browser: Browser, emulator) -> None:
+async def test_return_to_task_mode_action(browser: Browser, backend) -> None:
     uuid = await browser.create_cluster()
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.set_mode(uuid, "DIRECT")  # e.g. left by a crashed console
         response = await browser.http.post(f"/clusters/{uuid}/direct/task-mode", data={"csrf_token": browser.csrf})
         assert response.status_code == 303
@@ -393,7 +398,7 @@ async def test_return_to_task_mode_action(browser: Browser, emulator) -> None:
         await api.delete_cluster(uuid)
 
 
-async def test_replay_uploaded_mnist(browser: Browser, demo_files, emulator) -> None:
+async def test_replay_uploaded_mnist(browser: Browser, demo_files, backend) -> None:
     uuid = await browser.create_cluster()
     files = {"images": ("img.idx", demo_files.small_images.read_bytes()),
              "labels": ("lbl.idx", demo_files.small_labels.read_bytes())}
@@ -415,13 +420,13 @@ async def test_replay_uploaded_mnist(browser: Browser, demo_files, emulator) -> 
     assert asked["done"] == 200 and 0.0 <= asked["accuracy"] <= 1.0 and asked["correct"] is not None
     await ws.send(json.dumps({"op": "close"}))
     await closed(ws)
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.delete_cluster(uuid)
 
 
-async def test_idle_logout_and_shutdown_close_the_bridge(emulator, small_dataset) -> None:
+async def test_idle_logout_and_shutdown_close_the_bridge(backend, small_dataset) -> None:
     """A console of its own: tiny idle timeout and session re-check interval, then a shutdown."""
-    server = ConsoleServer(console_settings(emulator.url)).start()
+    server = ConsoleServer(console_settings(backend.url)).start()
     registry = server.app.state.direct_io
     registry.housekeeping_interval = 0.2
     b = await Browser(server).login()
@@ -449,7 +454,7 @@ async def test_idle_logout_and_shutdown_close_the_bridge(emulator, small_dataset
         with pytest.raises(websockets.ConnectionClosed):
             while True:
                 await asyncio.wait_for(ws.recv(), 10)
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             await task_runs_to_finished(api, uuid, small_dataset)
             await api.delete_cluster(uuid)
     finally:
@@ -457,7 +462,7 @@ async def test_idle_logout_and_shutdown_close_the_bridge(emulator, small_dataset
         server.stop()
 
 
-async def test_replay_uploaded_csv_and_vector_cluster(browser: Browser, demo_files, emulator) -> None:
+async def test_replay_uploaded_csv_and_vector_cluster(browser: Browser, demo_files, backend) -> None:
     from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 
     uuid = await browser.create_cluster(EXAMPLE_CSV_TEMPLATE)
@@ -481,13 +486,13 @@ async def test_replay_uploaded_csv_and_vector_cluster(browser: Browser, demo_fil
     assert "not available" in (await until(ws, lambda m: m["type"] == "error"))["message"]
     await ws.send(json.dumps({"op": "close"}))
     await closed(ws)
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.delete_cluster(uuid)
 
 
-async def test_bridge_under_a_url_prefix(emulator) -> None:
+async def test_bridge_under_a_url_prefix(backend) -> None:
     """Behind a proxy at /console: the page's websocket and replay URLs carry the prefix and work."""
-    server = ConsoleServer(console_settings(emulator.url, root_path="/console")).start()
+    server = ConsoleServer(console_settings(backend.url, root_path="/console")).start()
     b = await Browser(server).login()
     try:
         uuid = await b.create_cluster()
@@ -500,14 +505,14 @@ async def test_bridge_under_a_url_prefix(emulator) -> None:
         await until(ws, lambda m: m["type"] == "output")
         await ws.send(json.dumps({"op": "close"}))
         assert (await closed(ws))["task_mode"] is True
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             await api.delete_cluster(uuid)
     finally:
         await b.aclose()
         server.stop()
 
 
-async def test_stop_ends_a_long_teach(browser: Browser, emulator) -> None:
+async def test_stop_ends_a_long_teach(browser: Browser, backend) -> None:
     uuid = await browser.create_cluster()
     ws, _ = await browser.bridge(uuid)
     await ws.send(json.dumps({"op": "teach", "values": DIGIT, "label": 2, "repeat": 1000}))
@@ -518,13 +523,13 @@ async def test_stop_ends_a_long_teach(browser: Browser, emulator) -> None:
     assert taught["stopped"] and 1 <= taught["count"] < 1000
     await ws.send(json.dumps({"op": "close"}))
     await closed(ws)
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         await api.delete_cluster(uuid)
 
 
-async def test_backend_websocket_limit_is_reported(emulator) -> None:
+async def test_backend_websocket_limit_is_reported(backend) -> None:
     """The console keeps at most backend_max_websockets open: a further bridge is told so at once."""
-    server = ConsoleServer(console_settings(emulator.url, backend_max_websockets=1)).start()
+    server = ConsoleServer(console_settings(backend.url, backend_max_websockets=1)).start()
     b = await Browser(server).login()
     try:
         first, second = await b.create_cluster(), await b.create_cluster()
@@ -539,7 +544,7 @@ async def test_backend_websocket_limit_is_reported(emulator) -> None:
         ws2, _ = await b.bridge(second)  # the slot is free again
         await ws2.send(json.dumps({"op": "close"}))
         await closed(ws2)
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             for uuid in (first, second):
                 await api.delete_cluster(uuid)
     finally:

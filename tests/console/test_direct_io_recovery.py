@@ -47,9 +47,9 @@ class _Process:
         self.url = f"http://127.0.0.1:{port}"
 
 
-async def test_killed_console_leaves_a_recoverable_cluster(emulator, tmp_path: Path, demo_files) -> None:
+async def test_killed_console_leaves_a_recoverable_cluster(backend, tmp_path: Path, demo_files) -> None:
     store_url = f"sqlite:///{tmp_path / 'shared-store.db'}"
-    proc, port = _start_console_process(emulator.url, store_url)
+    proc, port = _start_console_process(backend.url, store_url)
     try:
         first = await Browser(_Process(port)).login()  # type: ignore[arg-type]
         uuid = await first.create_cluster()
@@ -62,11 +62,11 @@ async def test_killed_console_leaves_a_recoverable_cluster(emulator, tmp_path: P
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    async with Admin(emulator.url) as api:
+    async with Admin(backend.url) as api:
         with pytest.raises(Conflict):
             await api.set_mode(uuid, "DIRECT")  # proof: it is still in DIRECT
         # A console replica on the same store (sessions survive: the user is still logged in).
-        server = ConsoleServer(console_settings(emulator.url, session_store_url=store_url)).start()
+        server = ConsoleServer(console_settings(backend.url, session_store_url=store_url)).start()
         try:
             b = Browser(server)
             b.http.cookies.set("hanami_console_session", first.cookie)
@@ -113,11 +113,11 @@ async def _expire_lock(store_url: str, uuid: str) -> None:
         await store.aclose()
 
 
-async def test_lock_holds_across_replicas(emulator, tmp_path: Path) -> None:
+async def test_lock_holds_across_replicas(backend, tmp_path: Path) -> None:
     """Two console replicas on one shared store: a bridge on one refuses a bridge on the other."""
     store_url = f"sqlite:///{tmp_path / 'replicas.db'}"
-    one = ConsoleServer(console_settings(emulator.url, session_store_url=store_url)).start()
-    two = ConsoleServer(console_settings(emulator.url, session_store_url=store_url)).start()
+    one = ConsoleServer(console_settings(backend.url, session_store_url=store_url)).start()
+    two = ConsoleServer(console_settings(backend.url, session_store_url=store_url)).start()
     a = await Browser(one).login()
     b = await Browser(two).login()
     try:
@@ -135,7 +135,7 @@ async def test_lock_holds_across_replicas(emulator, tmp_path: Path) -> None:
         ws2, _ = await b.bridge(uuid)  # free again, from the other replica
         await ws2.send(json.dumps({"op": "close"}))
         assert (await closed(ws2))["task_mode"] is True
-        async with Admin(emulator.url) as api:
+        async with Admin(backend.url) as api:
             await api.delete_cluster(uuid)
     finally:
         await a.aclose()

@@ -1,4 +1,5 @@
-"""Hosts page and moving a cluster to another host, in-process against the real emulator."""
+"""Hosts page (on each backend) and moving a cluster to another host (on the emulator: the real
+server built without CUDA has a single cpu host, so there is nowhere to move a cluster to)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import httpx
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, in_process_console, login
 from tests.console.test_checkpoints import admin_api
 from tests.console.test_clusters import HX, create_cluster, unique
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
@@ -18,18 +19,36 @@ def host_cell(html: str, host_uuid: str) -> str:
     return match.group(1)
 
 
-async def test_hosts_list_and_switch_host(app_client: httpx.AsyncClient) -> None:
+async def test_hosts_list_shows_a_new_cluster_on_the_first_cpu_host(app_client: httpx.AsyncClient) -> None:
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    hosts = (await (await admin_api(app_client)).list_hosts()).records()
+    assert hosts and hosts[0]["type"] == "cpu"
+    name = unique("Placed")
+    uuid = await create_cluster(app_client, csrf, name, EXAMPLE_CSV_TEMPLATE)
+    page = await app_client.get("/hosts")
+    assert page.status_code == 200 and "<h1>Hosts</h1>" in page.text
+    assert name in host_cell(page.text, hosts[0]["uuid"])
+    assert all(name not in host_cell(page.text, host["uuid"]) for host in hosts[1:])
+    detail = await app_client.get(f"/clusters/{uuid}")
+    assert "the first cpu host" in detail.text
+    refused = await app_client.post(f"/clusters/{uuid}/host", data={"csrf_token": csrf, "host_uuid": "x"})
+    assert refused.status_code == 422 and "Choose a host from the list" in refused.text
+    await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})
+
+
+async def test_switch_host_on_the_emulators_second_host(emulator) -> None:
+    async with in_process_console(emulator.url) as app_client:
+        await _switch_host(app_client)
+
+
+async def _switch_host(app_client: httpx.AsyncClient) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     hosts = (await (await admin_api(app_client)).list_hosts()).records()
     first_cpu, other = hosts[0]["uuid"], hosts[1]["uuid"]
     name = unique("Mover")
     uuid = await create_cluster(app_client, csrf, name, EXAMPLE_CSV_TEMPLATE)
-
     page = await app_client.get("/hosts")
-    assert page.status_code == 200 and "<h1>Hosts</h1>" in page.text
     assert name in host_cell(page.text, first_cpu) and name not in host_cell(page.text, other)
-    detail = await app_client.get(f"/clusters/{uuid}")
-    assert "the first cpu host" in detail.text
 
     refused = await app_client.post(f"/clusters/{uuid}/host", data={"csrf_token": csrf, "host_uuid": "x"})
     assert refused.status_code == 422 and "Choose a host from the list" in refused.text

@@ -14,8 +14,8 @@ URL_ATTRIBUTES = re.compile(r'\b(?:href|src|action|hx-get|hx-post|data-ws-url|da
 
 
 @pytest.fixture(scope="module")
-def prefixed(emulator) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(console_settings(emulator.url, root_path="/console")).start()
+def prefixed(backend) -> Iterator[ConsoleServer]:
+    server = ConsoleServer(console_settings(backend.url, root_path="/console")).start()
     yield server
     server.stop()
 

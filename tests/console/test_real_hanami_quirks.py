@@ -12,6 +12,12 @@ good). A crash is detected three ways after every step of the tour:
   grows whenever a backend call ended without a reply;
 * the emulator still answers a plain request.
 
+The tour (every page, every POST route, the quirks the console must steer clear of) runs on the
+faithful emulator and on the real Hanami server (``backend``): there a crash would end the process,
+which the same probe and counter see (and the suite's guard restarts it). The tests that make the
+backend crash or hang on purpose, or that watch for a Q-W1 hang (invisible on the real server until
+its worker threads run out), stay on the faithful emulator.
+
 Every page is also checked for the console's own failure pages (500 "Something went wrong", 502, 503)
 and for a Python traceback.
 """
@@ -39,9 +45,12 @@ from tests.conftest import (
     ADMIN_ID,
     ADMIN_NAME,
     ADMIN_PASSWORD,
+    CRASH_BACKENDS,
+    Backend,
     ConsoleServer,
     console_settings,
     csrf_from,
+    faithful_or_real,
     login,
     wait_for,
 )
@@ -184,17 +193,23 @@ async def new_tour(emulator: Any, watch: CrashWatch) -> AsyncIterator[Tour]:
         await tour.aclose()
 
 
-@pytest.fixture(scope="module")
-async def tour(emulator_faithful, crash_watch) -> AsyncIterator[Tour]:
-    async with new_tour(emulator_faithful, crash_watch) as tour:
-        yield tour
+@pytest.fixture(scope="module", params=CRASH_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The tour's Hanami: the faithful emulator, then the real server."""
+    return faithful_or_real(request)
 
 
 @pytest.fixture
-async def own_tour(emulator_faithful, crash_watch) -> AsyncIterator[Tour]:
+async def own_tour(backend: Backend, crash_watch) -> AsyncIterator[Tour]:
     """A console of its own for a test that adds routes: the shared tour's route table stays the
     console's, whatever order the tests run in."""
-    async with new_tour(emulator_faithful, crash_watch) as tour:
+    async with new_tour(backend.server, crash_watch) as tour:
+        yield tour
+
+
+@pytest.fixture(scope="module")
+async def tour(backend: Backend, crash_watch) -> AsyncIterator[Tour]:
+    async with new_tour(backend.server, crash_watch) as tour:
         yield tour
 
 
@@ -211,16 +226,16 @@ def location_uuid(response: httpx.Response) -> str:
 
 
 @pytest.fixture(scope="module")
-async def world(tour: Tour, emulator_faithful, demo_files) -> AsyncIterator[World]:
+async def world(tour: Tour, demo_files) -> AsyncIterator[World]:
     """A project with a member; clusters, datasets, a checkpoint, a result and a task — created
     through the console wherever the console offers it, every step checked like the rest."""
     tag = secrets.token_hex(3)
     world = World(tag=tag, project=f"quirks_{tag}", member=f"quirk@member{tag}")
-    admin_client, admin = await hanami_login(emulator_faithful.url, ADMIN_ID, ADMIN_PASSWORD)
+    admin_client, admin = await hanami_login(tour.emulator.url, ADMIN_ID, ADMIN_PASSWORD)
     await admin.create_project(world.project, f"Quirks {tag}")
     await admin.create_user(world.member, f"Quirk member {tag}", PASSWORD, False)
     await admin.assign_project(world.member, world.project, "member", False)
-    member_client, member = await hanami_login(emulator_faithful.url, world.member, PASSWORD)
+    member_client, member = await hanami_login(tour.emulator.url, world.member, PASSWORD)
     try:
         async with tour.browser() as browser:
             csrf = await login(browser, ADMIN_ID, ADMIN_PASSWORD)
@@ -317,9 +332,14 @@ async def logged_in(tour: Tour, user: str, password: str) -> AsyncIterator[tuple
         yield browser, await login(browser, user, password)
 
 
-async def test_the_crash_detector_sees_a_crash(tour: Tour) -> None:
+async def test_the_crash_detector_sees_a_crash(emulator_faithful, crash_watch) -> None:
     """The detector itself: a call the console never makes (page beyond 32 bits, Q-C6, sent past the
     client's guard) is a crash in faithful mode, and all three signals see it."""
+    async with new_tour(emulator_faithful, crash_watch) as tour:
+        await _crash_and_detect(tour)
+
+
+async def _crash_and_detect(tour: Tour) -> None:
     await tour.reset()
     hanami = tour.app.state.hanami
     token = (await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token
@@ -1011,14 +1031,22 @@ def faithful_server(emulator_faithful) -> Iterator[ConsoleServer]:
     server.stop()
 
 
-async def test_direct_io_unknown_or_invisible_cluster(faithful_server, emulator_faithful, crash_watch,
-                                                      world: World) -> None:
+@pytest.fixture(scope="module")
+def tour_server(tour: Tour) -> Iterator[ConsoleServer]:
+    """The console on uvicorn (for websockets) bound to the tour's backend."""
+    server = ConsoleServer(console_settings(tour.emulator.url)).start()
+    yield server
+    server.stop()
+
+
+async def test_direct_io_unknown_or_invisible_cluster(tour_server, tour: Tour, crash_watch, world: World) -> None:
     """Q-W2: a websocket for a uuid no cluster has crashes the real backend; Q-W3: attaching ignores
     visibility. The console checks the cluster with the user's own token first."""
     from tests.console.test_direct_io import Browser, until  # the direct-IO tests' browser helper
 
     seen = len(crash_watch.events)
-    browser = await Browser(faithful_server).login(world.member, PASSWORD)
+    await tour.reset()
+    browser = await Browser(tour_server).login(world.member, PASSWORD)
     hello = {"op": "open", "csrf": browser.csrf, "input": "test_input", "input_size": 784,
              "output": "test_output", "output_size": 10}
     try:
@@ -1032,8 +1060,7 @@ async def test_direct_io_unknown_or_invisible_cluster(faithful_server, emulator_
             assert answer.get("state") != "open", (label, answer)
             await ws.close()
         assert crash_watch.events[seen:] == []
-        async with httpx.AsyncClient() as probe:
-            assert (await probe.get(f"{emulator_faithful.url}/control/v1/auth")).status_code == 401
+        await tour.assert_backend_alive("direct IO on unknown and invisible clusters")
     finally:
         await browser.aclose()
 

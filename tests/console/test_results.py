@@ -25,8 +25,8 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def hanami(emulator) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(emulator.url) as client:
+async def hanami(backend) -> AsyncIterator[HanamiAPI]:
+    async with HanamiClient(backend.url) as client:
         yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
@@ -100,7 +100,7 @@ async def test_csv_results_show_the_task_name_the_console_queued(app_client, han
     await hanami.delete_result(uuid)
 
 
-async def test_empty_state_tells_a_new_user_what_to_do(app_client, hanami, emulator) -> None:
+async def test_empty_state_tells_a_new_user_what_to_do(app_client, hanami, backend) -> None:
     project, user = f"res_{secrets.token_hex(3)}", f"res_user_{secrets.token_hex(3)}"
     await hanami.create_project(project, "Results Project")
     await hanami.create_user(user, "Results User", "results-password-1", False)

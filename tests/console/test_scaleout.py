@@ -16,9 +16,9 @@ from webconsole.web.core.deps import SESSION_COOKIE
 
 
 @pytest.fixture(scope="module")
-def replicas(emulator, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
-    first = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
-    second = ConsoleServer(console_settings(emulator.url, session_store_url=redis_url)).start()
+def replicas(backend, redis_url: str) -> Iterator[tuple[ConsoleServer, ConsoleServer]]:
+    first = ConsoleServer(console_settings(backend.url, session_store_url=redis_url)).start()
+    second = ConsoleServer(console_settings(backend.url, session_store_url=redis_url)).start()
     yield first, second
     first.stop()
     second.stop()
@@ -103,7 +103,7 @@ async def test_a_bridge_held_on_one_replica_is_seen_and_refused_on_the_other(rep
         await other.aclose()
 
 
-async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replicas, demo_files, emulator) -> None:
+async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replicas, demo_files, backend) -> None:
     from tests.console.test_datasets import finished_status, post_upload
     from tests.console.test_direct_io import Browser
 
@@ -121,7 +121,7 @@ async def test_an_upload_started_on_one_replica_is_followed_on_the_other(replica
             assert 'data-phase="done"' in page
         async with httpx.AsyncClient(base_url=second.url) as stranger:
             assert (await stranger.get(status_path)).status_code == 303  # not logged in: to the login page
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             await api.delete_dataset((await api.list_datasets()).find("name", name)["uuid"])
     finally:

@@ -105,17 +105,17 @@ def multipart_body(**fields: str) -> tuple[bytes, str]:
 
 
 @asynccontextmanager
-async def backend_admin(emulator: Any) -> AsyncIterator[Any]:
-    async with HanamiClient(emulator.url) as hanami:
+async def backend_admin(backend: Any) -> AsyncIterator[Any]:
+    async with HanamiClient(backend.url) as hanami:
         yield hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
 @asynccontextmanager
-async def member_account(emulator: Any) -> AsyncIterator[str]:
+async def member_account(backend: Any) -> AsyncIterator[str]:
     """A plain member of a fresh project (no Hanami admin rights)."""
     tag = secrets.token_hex(3)
     project, member = f"review_{tag}", f"reviewer_{tag}"
-    async with backend_admin(emulator) as admin:
+    async with backend_admin(backend) as admin:
         await admin.create_project(project, "Review project")
         await admin.create_user(member, "Reviewer", MEMBER_PASSWORD, False)
         await admin.assign_project(member, project, "member", False)
@@ -135,8 +135,8 @@ async def session_of(client: httpx.AsyncClient) -> Any:
 # ================================================================================================
 
 
-def test_every_state_changing_route_depends_on_the_csrf_check(emulator) -> None:
-    app = create_app(console_settings(emulator.url))
+def test_every_state_changing_route_depends_on_the_csrf_check(backend) -> None:
+    app = create_app(console_settings(backend.url))
     found = unsafe_routes(app)
     assert len(found) >= 20, "the route table walk found too few POST routes"
     missing = [f"{method} {route.path}" for method, route in found
@@ -208,8 +208,8 @@ async def test_login_form_token_is_bound_to_the_browser(app_client: httpx.AsyncC
 # ================================================================================================
 
 
-def test_the_app_has_exactly_the_websockets_this_review_covers(emulator) -> None:
-    app = create_app(console_settings(emulator.url))
+def test_the_app_has_exactly_the_websockets_this_review_covers(backend) -> None:
+    app = create_app(console_settings(backend.url))
     assert sorted(route.path for route in websocket_routes(app)) == ["/clusters/{uuid}/direct/ws"]
 
 
@@ -247,10 +247,10 @@ async def test_websocket_refusals_carry_the_security_headers(console_server: Con
 
 
 async def test_websocket_without_the_csrf_token_is_closed_before_touching_the_backend(
-    console_server: ConsoleServer, emulator,
+    console_server: ConsoleServer, backend,
 ) -> None:
     cookie, csrf = await _login_on(console_server)
-    async with backend_admin(emulator) as admin:
+    async with backend_admin(backend) as admin:
         cluster = await admin.create_cluster("review_ws_" + secrets.token_hex(3), EXAMPLE_CSV_TEMPLATE)
         try:
             url = "ws://127.0.0.1:%d/clusters/%s/direct/ws" % (console_server.port, cluster["uuid"])
@@ -590,8 +590,8 @@ async def test_no_page_with_a_session_in_it_is_publicly_cacheable(app_client: ht
 
 
 @asynccontextmanager
-async def console(emulator: Any, base_url: str = "http://console.test", **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(console_settings(emulator.url, **overrides))
+async def console(backend: Any, base_url: str = "http://console.test", **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(console_settings(backend.url, **overrides))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("10.9.8.7", 5555))
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
@@ -599,9 +599,9 @@ async def console(emulator: Any, base_url: str = "http://console.test", **overri
             yield client
 
 
-async def test_session_cookie_flags_over_https_and_http(emulator) -> None:
+async def test_session_cookie_flags_over_https_and_http(backend) -> None:
     for base, secure in (("https://console.test", True), ("http://console.test", False)):
-        async with console(emulator, base_url=base) as client:
+        async with console(backend, base_url=base) as client:
             form = await client.get("/login")
             response = await client.post("/login", data={"user_id": ADMIN_ID, "password": ADMIN_PASSWORD,
                                                          "csrf_token": csrf_from(form.text)})
@@ -662,8 +662,8 @@ async def test_logout_ends_the_session_on_the_server_even_for_a_copied_cookie(ap
         assert (await thief.post("/clusters/new/check", data={"csrf_token": csrf})).status_code in (303, 403)
 
 
-async def test_sessions_expire_on_the_server_when_idle(emulator) -> None:
-    async with console(emulator, session_idle_timeout=2, session_absolute_timeout=3600) as client:
+async def test_sessions_expire_on_the_server_when_idle(backend) -> None:
+    async with console(backend, session_idle_timeout=2, session_absolute_timeout=3600) as client:
         await login(client, ADMIN_ID, ADMIN_PASSWORD)
         cookie = client.cookies[SESSION_COOKIE]
 
@@ -678,8 +678,8 @@ async def test_sessions_expire_on_the_server_when_idle(emulator) -> None:
         assert all(cookie not in key for key in raw_keys)
 
 
-async def test_sessions_end_at_the_absolute_limit_even_when_active(emulator) -> None:
-    async with console(emulator, session_idle_timeout=2, session_absolute_timeout=3) as client:
+async def test_sessions_end_at_the_absolute_limit_even_when_active(backend) -> None:
+    async with console(backend, session_idle_timeout=2, session_absolute_timeout=3) as client:
         await login(client, ADMIN_ID, ADMIN_PASSWORD)
 
         async def ended() -> bool:
@@ -688,8 +688,8 @@ async def test_sessions_end_at_the_absolute_limit_even_when_active(emulator) -> 
         await wait_for(ended, timeout=15, interval=0.25)
 
 
-async def test_login_rate_limit_per_client_address_and_same_message(emulator) -> None:
-    async with console(emulator, login_rate_limit=3) as client:
+async def test_login_rate_limit_per_client_address_and_same_message(backend) -> None:
+    async with console(backend, login_rate_limit=3) as client:
         messages = set()
         for attempt in range(3):
             form = await client.get("/login")
@@ -720,16 +720,16 @@ def admin_routes(app: Any) -> list[tuple[str, APIRoute]]:
                   key=lambda item: (item[1].path, item[0]))
 
 
-def test_every_administration_route_depends_on_the_admin_check(emulator) -> None:
-    app = create_app(console_settings(emulator.url))
+def test_every_administration_route_depends_on_the_admin_check(backend) -> None:
+    app = create_app(console_settings(backend.url))
     guarded = {route.path for _, route in admin_routes(app)}
     sections = {route.path for route in http_routes(app) if route.path.startswith(ADMIN_PREFIXES)}
     assert sections and sections <= guarded, sorted(sections - guarded)
 
 
-async def test_members_are_refused_every_admin_route_on_the_server(app_client: httpx.AsyncClient, emulator) -> None:
+async def test_members_are_refused_every_admin_route_on_the_server(app_client: httpx.AsyncClient, backend) -> None:
     sneaky = "sneaky_" + secrets.token_hex(3)
-    async with member_account(emulator) as member:
+    async with member_account(backend) as member:
         csrf = await login(app_client, member, MEMBER_PASSWORD)
         home = await app_client.get("/")
         assert 'class="admin-link"' not in home.text
@@ -748,7 +748,7 @@ async def test_members_are_refused_every_admin_route_on_the_server(app_client: h
                 if response.status_code != 403:
                     allowed.append(f"{method} {url} {hx}: {response.status_code}")
         assert allowed == []
-        async with backend_admin(emulator) as admin:
+        async with backend_admin(backend) as admin:
             assert sneaky not in {row["id"] for row in (await admin.list_users()).records()}
             assert sneaky not in {row["id"] for row in (await admin.list_projects()).records()}
             assert ADMIN_ID in {row["id"] for row in (await admin.list_users()).records()}
@@ -768,10 +768,10 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
 
 
-async def test_broken_or_oversized_uploads_never_reach_hanami_and_leave_no_files(emulator, tmp_path: Path, demo_files) -> None:
+async def test_broken_or_oversized_uploads_never_reach_hanami_and_leave_no_files(backend, tmp_path: Path, demo_files) -> None:
     upload_dir = tmp_path / "uploads"
     upload_dir.mkdir()
-    async with console(emulator, upload_dir=str(upload_dir), max_upload_bytes=4096) as client:
+    async with console(backend, upload_dir=str(upload_dir), max_upload_bytes=4096) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         calls = BackendCalls(client.app)  # type: ignore[attr-defined]
         name = "review upload " + secrets.token_hex(3)
@@ -800,11 +800,11 @@ async def test_broken_or_oversized_uploads_never_reach_hanami_and_leave_no_files
 
 
 async def test_a_good_upload_with_a_hostile_filename_stays_in_its_folder_and_is_cleaned_up(
-    emulator, tmp_path: Path,
+    backend, tmp_path: Path,
 ) -> None:
     upload_dir = tmp_path / "uploads"
     upload_dir.mkdir()
-    async with console(emulator, upload_dir=str(upload_dir)) as client:
+    async with console(backend, upload_dir=str(upload_dir)) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         name = "review ok " + secrets.token_hex(3)
         response = await client.post("/datasets/upload", **upload_parts(
@@ -825,7 +825,7 @@ async def test_a_good_upload_with_a_hostile_filename_stays_in_its_folder_and_is_
             other_csrf = await login(other, ADMIN_ID, ADMIN_PASSWORD)
             assert (await other.get(status_url)).status_code == 404
             assert (await other.post(status_url + "/cancel", data={"csrf_token": other_csrf})).status_code == 404
-        async with backend_admin(emulator) as admin:
+        async with backend_admin(backend) as admin:
             for row in (await admin.list_datasets()).records():
                 if row.get("name") == name:
                     await admin.delete_dataset(row["uuid"])
@@ -860,10 +860,10 @@ async def _consumed_before_answer(client: httpx.AsyncClient, url: str, csrf: str
 
 
 @pytest.mark.parametrize("target", ["datasets_upload_create", "direct_io_replay"])
-async def test_upload_size_limit_holds_for_a_body_without_content_length(emulator, tmp_path: Path, target: str) -> None:
+async def test_upload_size_limit_holds_for_a_body_without_content_length(backend, tmp_path: Path, target: str) -> None:
     """The limit must stop the transfer while it is read, not after the whole body sits on disk."""
     limit = 64 * 1024
-    async with console(emulator, upload_dir=str(tmp_path), max_upload_bytes=limit) as client:
+    async with console(backend, upload_dir=str(tmp_path), max_upload_bytes=limit) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         url = client.app.url_path_for(target, **({"uuid": str(uuid_module.uuid4())} if target == "direct_io_replay" else {}))  # type: ignore[attr-defined]
         total = 24 * 1024 * 1024
@@ -904,7 +904,7 @@ async def test_cluster_redirects_are_paths_whatever_the_host_header(app_client: 
         assert deleted.status_code == 303 and redirect_target(deleted) == "/clusters", redirect_target(deleted)
 
 
-async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_client: httpx.AsyncClient, emulator) -> None:
+async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_client: httpx.AsyncClient, backend) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     project = "review_proj_" + secrets.token_hex(3)
     absolute = []
@@ -912,7 +912,7 @@ async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_cli
         ("POST", "/projects", {"id": project, "name": "Review Project"}),
         ("POST", f"/projects/{project}/delete", {}),
     ]
-    async with backend_admin(emulator) as admin:
+    async with backend_admin(backend) as admin:
         cluster = await admin.create_cluster("review_host_io_" + secrets.token_hex(3), EXAMPLE_CSV_TEMPLATE)
     checks.append(("POST", f"/clusters/{cluster['uuid']}/direct/task-mode", {}))
     try:
@@ -926,7 +926,7 @@ async def test_other_sections_redirect_to_paths_whatever_the_host_header(app_cli
                 if target and not target.startswith("/"):
                     absolute.append(f"{method} {url} {hx}: {target}")
     finally:
-        async with backend_admin(emulator) as admin:
+        async with backend_admin(backend) as admin:
             await admin.delete_cluster(cluster["uuid"])
             if project in {row["id"] for row in (await admin.list_projects()).records()}:
                 await admin.delete_project(project)
@@ -970,9 +970,9 @@ def test_content_disposition_filename_survives_a_hostile_backend_uuid() -> None:
         assert re.fullmatch(r"[A-Za-z0-9_-]+-[A-Za-z0-9_-]*\.(json|csv)", filename), filename
 
 
-async def test_anonymous_multipart_posts_are_refused_before_their_body_is_read(emulator, tmp_path: Path) -> None:
+async def test_anonymous_multipart_posts_are_refused_before_their_body_is_read(backend, tmp_path: Path) -> None:
     """Without a session nobody may make the console spool a multipart body (any POST route)."""
-    async with console(emulator) as client:
+    async with console(backend) as client:
         page = await client.get("/login")
         pre = csrf_from(page.text)
         for method, route in unsafe_routes(client.app):  # type: ignore[attr-defined]
@@ -988,9 +988,9 @@ def test_no_template_reads_the_hanami_token() -> None:
         assert not re.search(r"\.token\b|\btoken_expires_at\b|\{\{\s*session\s*\}\}", text), path.name
 
 
-async def test_anonymous_login_attempts_cannot_flood_the_audit_trail(emulator) -> None:
+async def test_anonymous_login_attempts_cannot_flood_the_audit_trail(backend) -> None:
     """Failed and refused logins are audited, but an anonymous client cannot write huge or endless entries."""
-    async with console(emulator, login_rate_limit=2) as client:
+    async with console(backend, login_rate_limit=2) as client:
         audit = client.app.state.audit  # type: ignore[attr-defined]
         before = len(await audit.entries())
         huge = "a" * 300_000
@@ -1006,9 +1006,9 @@ async def test_anonymous_login_attempts_cannot_flood_the_audit_trail(emulator) -
         assert all(len(key) < 400 for key in keys)
 
 
-async def test_direct_io_replay_files_do_not_outlive_the_session(emulator, tmp_path: Path) -> None:
+async def test_direct_io_replay_files_do_not_outlive_the_session(backend, tmp_path: Path) -> None:
     """A replay upload is usable only by its session: once that session is over its files are garbage."""
-    async with console(emulator, upload_dir=str(tmp_path)) as client:
+    async with console(backend, upload_dir=str(tmp_path)) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         url = f"/clusters/{uuid_module.uuid4()}/direct/replay"
         response = await client.post(url, headers={"X-CSRF-Token": csrf}, data={"kind": "csv"},
@@ -1102,9 +1102,9 @@ async def _recv_output(ws: Any, received: list[str]) -> bool:
     return '"output"' in received[-1]
 
 
-async def test_a_broken_csv_upload_makes_no_backend_call_at_all(emulator, tmp_path: Path) -> None:
+async def test_a_broken_csv_upload_makes_no_backend_call_at_all(backend, tmp_path: Path) -> None:
     """Validation first: a file that will be refused must not cost the backend anything (not even a list)."""
-    async with console(emulator, upload_dir=str(tmp_path)) as client:
+    async with console(backend, upload_dir=str(tmp_path)) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         calls = BackendCalls(client.app)  # type: ignore[attr-defined]
         response = await client.post("/datasets/upload", **upload_parts(
@@ -1171,9 +1171,9 @@ async def test_static_files_cannot_be_used_to_read_outside_the_static_folder(app
         assert_strict_headers(response)
 
 
-async def test_direct_io_replay_uploads_are_private_to_the_console_user(emulator, tmp_path: Path) -> None:
+async def test_direct_io_replay_uploads_are_private_to_the_console_user(backend, tmp_path: Path) -> None:
     """Uploaded data is kept in folders only the console's own OS user can read (like dataset uploads)."""
-    async with console(emulator, upload_dir=str(tmp_path)) as client:
+    async with console(backend, upload_dir=str(tmp_path)) as client:
         csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
         response = await client.post(f"/clusters/{uuid_module.uuid4()}/direct/replay", headers={"X-CSRF-Token": csrf},
                                       data={"kind": "csv"},
@@ -1204,8 +1204,8 @@ async def test_task_delete_next_never_redirects_off_site(app_client: httpx.Async
     assert bad == []
 
 
-async def test_logins_never_log_the_password_or_the_token(emulator) -> None:
-    async with console(emulator) as client:
+async def test_logins_never_log_the_password_or_the_token(backend) -> None:
+    async with console(backend) as client:
         async with tapped_logs() as tap:
             form = await client.get("/login")
             wrong = "wrong-" + secrets.token_hex(8)

@@ -21,7 +21,7 @@ def test_speeds_are_converted_from_khz_to_mhz() -> None:
     assert core["current_speed"] == 1200.0 and core["maximum_speed"] == 4000.0 and core["threads"] == [0, 8]
 
 
-async def test_system_page_for_a_member(app_client, emulator) -> None:
+async def test_system_page_for_a_member(app_client, backend) -> None:
     tag = secrets.token_hex(3)
     project, member = f"sys_{tag}", f"sys_member_{tag}"
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
@@ -43,7 +43,7 @@ async def test_system_page_for_a_member(app_client, emulator) -> None:
             for key in ("power", "temperature", "speed"):
                 assert [len(series[key][name]) for name in ("days", "hours", "minutes", "seconds")] == [365, 24, 60, 60]
     finally:
-        await admin_cleanup(emulator.url, [member], [project])
+        await admin_cleanup(backend.url, [member], [project])
 
 
 async def test_measurements_need_a_session(app_client) -> None:

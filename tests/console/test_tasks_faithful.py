@@ -1,5 +1,6 @@
 """The task and result pages against the emulator in ``faithful`` mode, where Hanami's crash cases drop
-the connection as the real backend does: the console's flow must never hit one of them."""
+the connection as the real backend does, and against the real server, where they end the process:
+the console's flow must never hit one of them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, login, wait_for
+from tests.conftest import (
+    ADMIN_ID,
+    ADMIN_PASSWORD,
+    CRASH_BACKENDS,
+    Backend,
+    console_settings,
+    faithful_or_real,
+    login,
+    wait_for,
+)
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
@@ -20,18 +30,23 @@ ROW = re.compile(r'<tr data-task="([0-9a-f-]{36})" data-state="(\w+)">')
 POLL = {"HX-Request": "true", "X-Console-Poll": "1"}
 
 
+@pytest.fixture(scope="module", params=CRASH_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return faithful_or_real(request)
+
+
 @pytest.fixture
-async def faithful_client(emulator_faithful) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(console_settings(emulator_faithful.url))
+async def faithful_client(backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(console_settings(backend.url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as client:
             yield client
 
 
-async def test_workflow_never_triggers_a_backend_crash(faithful_client, emulator_faithful, demo_files) -> None:
+async def test_workflow_never_triggers_a_backend_crash(faithful_client, backend: Backend, demo_files) -> None:
     tag = secrets.token_hex(3)
-    async with HanamiClient(emulator_faithful.url) as hanami:
+    async with HanamiClient(backend.url) as hanami:
         api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
         dataset = await api.upload_mnist(f"faithful digits {tag}", demo_files.small_images, demo_files.small_labels)
         cluster = (await api.create_cluster(f"faithful {tag}", EXAMPLE_MNIST_TEMPLATE))["uuid"]

@@ -1,10 +1,11 @@
-"""Fixtures for the Hanami client tests: scripted loopback servers and the emulator."""
+"""Fixtures for the Hanami client tests: scripted loopback servers, the emulator and the real server."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.conftest import BACKENDS, Backend, Credentials, backend_for
 from tests.hanami.hanami_scripted import EMU_ADMIN, ScriptedHTTP, ScriptedWS, make_token  # noqa: F401
 
 from webconsole.hanami import HanamiClient
@@ -101,15 +102,22 @@ def hanami_files(tmp_path_factory: pytest.TempPathFactory):
         return files
 
 
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The client's integration tests run on this directory's emulator and on the real server."""
+    return backend_for(request, "hanami_emulator", Credentials(EMU_ADMIN[0], EMU_ADMIN[2], EMU_ADMIN[1]))
+
+
 @pytest.fixture
-async def emu_client(hanami_emulator) -> AsyncIterator[HanamiClient]:
-    async with HanamiClient(hanami_emulator.url, timeout=15.0) as c:
+async def emu_client(backend: Backend) -> AsyncIterator[HanamiClient]:
+    """A client of the backend (despite the name: the emulator or the real server)."""
+    async with HanamiClient(backend.url, timeout=15.0) as c:
         yield c
 
 
 @pytest.fixture
-async def admin_api(emu_client: HanamiClient):
-    info = await emu_client.login(EMU_ADMIN[0], EMU_ADMIN[2])
+async def admin_api(emu_client: HanamiClient, backend: Backend):
+    info = await emu_client.login(backend.admin.user_id, backend.admin.password)
     return emu_client.api(info.token)
 
 

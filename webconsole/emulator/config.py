@@ -29,7 +29,7 @@ class EmulatorConfig:
     admin_name: str | None = field(default_factory=lambda: _env("HANAMI_ADMIN_USER_NAME"))
     admin_password: str | None = field(default_factory=lambda: _env("HANAMI_ADMIN_PASSWORD"))
     worker_threads: int = 4  # like [http] number_of_threads: HTTP requests + open websockets
-    threading_delay: float = 5.0  # GET v1/threading answers 500 for this long after start (Q-L6)
+    threading_delay: float = 6.0  # GET v1/threading answers 500 for this long after start (Q-L6, §14)
     measurement_interval: float = 1.0  # seconds between two measurement samples
     dashboard_dir: Path | None = None  # static files for non-/control GETs (None -> always 500)
     seed: int | None = None  # seed for new networks (None = random)

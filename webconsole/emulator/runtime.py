@@ -56,8 +56,9 @@ class Cluster:
         self.deleted = False
         self.lock = threading.RLock()  # guards mode/queue/tasks
         self.net_lock = threading.Lock()  # guards the network (tasks and direct IO)
-        self._on_finish = on_finish  # writes request results / checkpoints
+        self._on_finish = on_finish  # writes request results / checkpoints (those as the save starts)
         self.threads: list[threading.Thread] = []
+        self.websocket: object | None = None  # the newest websocket session attached (only it is answered)
 
     # -- queue --------------------------------------------------------------------------------
     def add_task(self, task: Task) -> None:
@@ -73,6 +74,13 @@ class Cluster:
         task.state = "active"
         task.start = utc_now()
         self.active = task
+        if task.kind == "save":
+            # Hanami registers the checkpoint (and takes its data) as the save task starts: on an
+            # idle cluster before cluster/save answers, and it stays when the cluster goes (§14)
+            try:
+                self._on_finish(self, task)
+            except Exception:  # noqa: BLE001 - failures are silent (Q-T6)
+                log.exception("task %s failed", task.uuid)
         thread = threading.Thread(target=self._run, args=(task,), name=f"WorkerThread_{task.uuid[:8]}",
                                   daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
@@ -118,7 +126,7 @@ class Cluster:
         try:
             if task.kind in ("train", "request"):
                 task.output = self._cycles(task)
-            if not self.deleted:
+            if not self.deleted and task.kind != "save":
                 self._on_finish(self, task)  # request result written *before* the state flips
         except Exception:  # noqa: BLE001 - failures are silent (Q-T6), the worker goes on
             log.exception("task %s failed", task.uuid)

@@ -92,6 +92,7 @@ class Session:
                     return DROP_TCP
                 return _fail(f"Cluster with UUID '{uuid}' not found")
             self.cluster = cluster
+            cluster.websocket = self  # the newest websocket of a cluster is the only one answered (§14)
         return _json({"success": True, "uuid": new_uuid()})
 
     # -- file upload (§5.4) ------------------------------------------------------------------
@@ -127,6 +128,9 @@ class Session:
 
         cluster = self.cluster
         assert cluster is not None
+        if cluster.websocket is not self:
+            log.info("cluster websocket gets no reply: a newer one is open on the cluster")
+            return NO_REPLY  # no error, no close; the server stays responsive (§14)
         msg = ClusterIO_Message()
         try:
             msg.ParseFromString(data)

@@ -74,7 +74,9 @@ async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str
     No reply within ``timeout`` or a connection closed by the backend -> ``BackendUnavailable``.
     """
     try:
-        async with asyncio.timeout(timeout):  # no task per frame, unlike wait_for on Python 3.11
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that arrives as
+        # the frame does, and a cancelled upload then ran on to the end (its dataset kept)
+        async with asyncio.timeout(timeout):
             frame = await ws.recv()
     except TimeoutError:
         raise BackendUnavailable(f"{what} did not answer within {timeout:g} s", endpoint=endpoint) from None
@@ -88,7 +90,7 @@ async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str
 async def send(ws: ClientConnection, data: bytes | str, timeout: float, endpoint: str) -> None:
     """Send one frame; a backend that stops reading (full buffers) -> ``BackendUnavailable``."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout):  # not wait_for: see receive()
             await ws.send(data)
     except TimeoutError:
         raise BackendUnavailable(f"the backend did not read for {timeout:g} s", endpoint=endpoint) from None
