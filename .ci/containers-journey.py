@@ -58,7 +58,7 @@ def upload_mnist(page: Page, base: str, name: str, data: Path) -> None:
     expect(page.get_by_test_id("upload-done")).to_contain_text(name, timeout=60_000)
     page.get_by_role("link", name="Open the dataset").click()
     expect(page.get_by_test_id("lines")).to_have_text("200")
-    expect(page.get_by_test_id("inputs")).to_have_text("784")
+    expect(page.get_by_test_id("inputs")).to_have_text("784 (28 × 28)")
 
 
 def create_cluster(page: Page, base: str, name: str) -> str:
