@@ -37,12 +37,12 @@ async def _own_resources(api, tag: str, demo_files) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def site(emulator, demo_files) -> Iterator[dict]:
+def site(backend, demo_files) -> Iterator[dict]:
     tag = secrets.token_hex(3)
     project, member = f"axe_team_{tag}", f"axe_member_{tag}"
 
     async def set_up() -> dict:
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             await admin.create_project(project, "Axe team")
             await admin.create_user(member, "Axe Member", MEMBER_PASSWORD, False)
@@ -56,7 +56,7 @@ def site(emulator, demo_files) -> Iterator[dict]:
     yield made
 
     async def clean_up() -> None:
-        async with HanamiClient(emulator.url) as hanami:
+        async with HanamiClient(backend.url) as hanami:
             admin = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             for who in ("admin", "member"):
                 own = made[who]

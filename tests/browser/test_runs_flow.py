@@ -15,12 +15,6 @@ from tests.console.test_runs import create_cluster, start_console, unique, uploa
 from webconsole.hanami.client import HanamiClient
 
 
-@pytest.fixture
-def backend(emulator):
-    """The Hanami the test runs against (anything with a ``url``)."""
-    return emulator
-
-
 @pytest.fixture(scope="module")
 def held_out_files(demo_files, tmp_path_factory):
     return write_held_out(demo_files, tmp_path_factory.mktemp("held-out"))

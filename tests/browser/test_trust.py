@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
 from tests.browser.test_datasets_upload import upload_and_wait
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, run_sync
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, run_sync
 from webconsole.hanami.client import HanamiClient
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 
@@ -42,10 +42,9 @@ def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
     async def set_up(api):
         # The demo CSV has the MNIST template's column names but 400 rows: fewer than 784 inputs.
         csv = await api.upload_csv(f"short curve {tag}", demo_files.csv)
-        outside = await api.create_cluster(f"made elsewhere {tag}", EXAMPLE_MNIST_TEMPLATE)
-        return csv, outside["uuid"]
+        return csv
 
-    csv_uuid, outside_uuid = _backend(backend.url, set_up)
+    csv_uuid = _backend(backend.url, set_up)
     browser_login(page, base)
     cluster_uuid = _create_cluster_in_console(page, base, f"known digits {tag}")
     try:
@@ -60,21 +59,9 @@ def test_unfit_dataset_refused_and_a_task_that_did_nothing_is_flagged(
         # nothing was queued
         assert _backend(backend.url, lambda api: api.list_tasks(cluster_uuid)).records() == []
 
-        # A cluster made outside the console: its template is unknown, so the task is queued, and it
-        # "finishes" at once having done nothing: the list must not show that as a success.
-        page.goto(f"{base}/tasks/new?cluster_uuid={outside_uuid}&type=train")
-        page.get_by_label("Dataset", exact=True).select_option(label=f"short curve {tag} (csv)")
-        page.get_by_label("Task name", exact=True).fill("empty training")
-        page.get_by_role("button", name="Queue task").click()
-        row = page.locator("tr", has_text="empty training")
-        expect(row.get_by_test_id("did-nothing")).to_have_text("finished, did nothing", timeout=30_000)
-        expect(row.locator(".badge-finished")).to_have_count(0)
-        row.get_by_role("link", name="empty training").click()
-        expect(page.get_by_test_id("task-status").get_by_test_id("did-nothing")).to_be_visible()
     finally:
         async def clean(api):
             await api.delete_cluster(cluster_uuid)
-            await api.delete_cluster(outside_uuid)
             await api.delete_dataset(csv_uuid)
         _backend(backend.url, clean)
 
@@ -147,7 +134,9 @@ def test_checkpoint_panels_refresh_when_the_save_task_ends(
 
     async def train(api):
         dataset = await api.upload_mnist(f"train {tag}", demo_files.train_images, demo_files.train_labels)
-        await api.create_task("long training", "train", cluster_uuid, dataset)
+        # several passes: a real Hanami trains 4,000 digits in about 0.3 s, the save must wait behind
+        for number in range(8):
+            await api.create_task(f"long training {number}", "train", cluster_uuid, dataset)
         return dataset
 
     dataset = _backend(backend.url, train)
@@ -168,3 +157,38 @@ def test_checkpoint_panels_refresh_when_the_save_task_ends(
             await api.delete_cluster(cluster_uuid)
             await api.delete_dataset(dataset)
         _backend(backend.url, clean)
+
+
+def test_a_task_that_did_nothing_is_flagged(page: Page, emulator, demo_files, tmp_path) -> None:
+    """On the embedded backend only: queued on a cluster whose template the console does not know, a
+    CSV of 400 rows on the MNIST template "finishes" having done nothing. A real Hanami 0.4.1 ends its
+    process on that pairing instead (seen on its test server), so there the console can only refuse
+    what it can check (above)."""
+    server = ConsoleServer(console_settings(emulator.url)).start()
+    base, tag = server.url, secrets.token_hex(3)
+
+    async def set_up(api):
+        csv = await api.upload_csv(f"short curve {tag}", demo_files.csv)
+        outside = await api.create_cluster(f"made elsewhere {tag}", EXAMPLE_MNIST_TEMPLATE)
+        return csv, outside["uuid"]
+
+    csv_uuid, outside_uuid = _backend(emulator.url, set_up)
+    try:
+        browser_login(page, base)
+        # A cluster made outside the console: its template is unknown, so the task is queued, and it
+        # "finishes" at once having done nothing: the list must not show that as a success.
+        page.goto(f"{base}/tasks/new?cluster_uuid={outside_uuid}&type=train")
+        page.get_by_label("Dataset", exact=True).select_option(label=f"short curve {tag} (csv)")
+        page.get_by_label("Task name", exact=True).fill("empty training")
+        page.get_by_role("button", name="Queue task").click()
+        row = page.locator("tr", has_text="empty training")
+        expect(row.get_by_test_id("did-nothing")).to_have_text("finished, did nothing", timeout=30_000)
+        expect(row.locator(".badge-finished")).to_have_count(0)
+        row.get_by_role("link", name="empty training").click()
+        expect(page.get_by_test_id("task-status").get_by_test_id("did-nothing")).to_be_visible()
+    finally:
+        async def clean(api):
+            await api.delete_cluster(outside_uuid)
+            await api.delete_dataset(csv_uuid)
+        _backend(emulator.url, clean)
+        server.stop()

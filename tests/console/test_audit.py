@@ -142,8 +142,8 @@ async def test_rows_in_plain_words_with_names_instead_of_uuids(app_client, backe
         row = console.text.split('<tr class="source-console"')[1].split("</tr>")[0]
         assert f'<code class="uuid copy-id">{cluster}</code>' in row
         # Hanami's row: what was done in words, the endpoint beside it.
-        backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/cluster", "method": "POST"})
-        first = backend.text.split('<tr class="source-backend"')[1].split("</tr>")[0]
+        from_backend = await app_client.get("/audit", params={"source": "backend", "action": "v1/cluster", "method": "POST"})
+        first = from_backend.text.split('<tr class="source-backend"')[1].split("</tr>")[0]
         assert "create cluster" in first and "<code>v1/cluster</code>" in first
         # A detail naming a listed cluster reads its name, not its uuid.
         other = await create_cluster(app_client, csrf, name + " b", EXAMPLE_CSV_TEMPLATE)

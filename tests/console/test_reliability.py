@@ -26,8 +26,8 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-async def hanami(emulator) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(emulator.url) as client:
+async def hanami(backend) -> AsyncIterator[HanamiAPI]:
+    async with HanamiClient(backend.url) as client:
         yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 

@@ -28,8 +28,8 @@ def form_token(page: str, after: str = "") -> str:
 
 
 @pytest.fixture
-async def hanami(emulator) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(emulator.url) as client:
+async def hanami(backend) -> AsyncIterator[HanamiAPI]:
+    async with HanamiClient(backend.url) as client:
         yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
