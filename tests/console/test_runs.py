@@ -34,12 +34,6 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def backend(emulator):
-    """The Hanami the tests run against (anything with a ``url``)."""
-    return emulator
-
-
-@pytest.fixture(scope="module")
 async def hanami(backend) -> AsyncIterator[HanamiAPI]:
     async with HanamiClient(backend.url) as client:
         yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
