@@ -34,9 +34,18 @@ async def hanami(backend) -> AsyncIterator[HanamiAPI]:
 
 
 @pytest.fixture
-async def cluster(hanami: HanamiAPI) -> AsyncIterator[dict]:
+async def cluster(hanami: HanamiAPI, digits: str) -> AsyncIterator[dict]:
+    # Set up after the dataset, so it is removed first, and only once its tasks have run: a real
+    # Hanami 0.4.1 ends its process when the dataset or the cluster of a queued or running train task
+    # is deleted.
     created = await hanami.create_cluster(f"once_{secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
     yield created
+
+    async def idle() -> bool:
+        states = {row.get("state") for row in (await hanami.list_tasks(created["uuid"])).records()}
+        return not states & {"queued", "active"}
+
+    await wait_for(idle, timeout=120, interval=0.2)
     await hanami.delete_cluster(created["uuid"])
 
 
