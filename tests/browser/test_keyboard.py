@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError, Page, expect
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, run_sync
 from webconsole.hanami.client import HanamiClient
@@ -46,10 +46,18 @@ def choose(page: Page, selector: str, label: str) -> None:
 
 
 def attach(page: Page, selector: str, path) -> None:
+    """Open a focused file input's chooser from the keyboard. Space and Enter both open it; headless
+    Chromium now and then shows no chooser for one key press, so Enter is the second way in."""
     tab_to(page, selector)
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(str(path))
+    for key, wait_ms in (("Space", 5_000), ("Enter", 10_000)):
+        try:
+            with page.expect_file_chooser(timeout=wait_ms) as chooser:
+                page.keyboard.press(key)
+        except PlaywrightTimeoutError:
+            continue
+        chooser.value.set_files(str(path))
+        return
+    raise AssertionError(f"{selector}: neither Space nor Enter opened the file chooser")
 
 
 def test_main_journey_with_the_keyboard_alone(page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
