@@ -14,7 +14,7 @@ from typing import AsyncIterator
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
-from webconsole.hanami.client import HanamiAPI, HanamiClient
+from webconsole.hanami.client import HanamiAPI
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 CHART = re.compile(r'<script type="application/json" id="result-chart-data">(.*?)</script>', re.S)
@@ -22,12 +22,6 @@ CHART = re.compile(r'<script type="application/json" id="result-chart-data">(.*?
 
 def unique(prefix: str) -> str:
     return f"{prefix} {secrets.token_hex(3)}"
-
-
-@pytest.fixture(scope="module")
-async def hanami(backend) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(backend.url) as client:
-        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
 async def finish(hanami: HanamiAPI, name: str, kind: str, cluster_uuid: str, dataset_uuid: str) -> str:

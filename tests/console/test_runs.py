@@ -34,12 +34,6 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def hanami(backend) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(backend.url) as client:
-        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
-
-
-@pytest.fixture(scope="module")
 def held_out_files(demo_files, tmp_path_factory) -> tuple[Path, Path]:
     return write_held_out(demo_files, tmp_path_factory.mktemp("held-out"))
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
-from webconsole.hanami.client import HanamiAPI, HanamiClient
+from webconsole.hanami.client import HanamiAPI
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 HX = {"HX-Request": "true"}
@@ -21,12 +21,6 @@ ROW = re.compile(r'<tr data-task="([0-9a-f-]{36})" data-state="(\w+)">')
 
 def unique(prefix: str) -> str:
     return f"{prefix} {secrets.token_hex(3)}"
-
-
-@pytest.fixture(scope="module")
-async def hanami(backend) -> AsyncIterator[HanamiAPI]:
-    async with HanamiClient(backend.url) as client:
-        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
 
 
 @pytest.fixture(scope="module")

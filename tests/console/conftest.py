@@ -1,0 +1,17 @@
+"""Fixtures of the console tests that talk to the backend the console uses."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import pytest
+
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD
+from webconsole.hanami.client import HanamiAPI, HanamiClient
+
+
+@pytest.fixture(scope="module")
+async def hanami(backend) -> AsyncIterator[HanamiAPI]:
+    """The admin's API on the backend (a module may define its own ``hanami``)."""
+    async with HanamiClient(backend.url) as client:
+        yield client.api((await client.login(ADMIN_ID, ADMIN_PASSWORD)).token)
