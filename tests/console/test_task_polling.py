@@ -15,8 +15,8 @@ from webconsole.web.tasks.rows import any_running
 
 POLLING = 'hx-trigger="every 1500ms"'
 
-# the task tests' fixtures: a logged-in Hanami client, a fresh cluster, a small and a long dataset
-hanami, cluster, small_set, long_set = test_tasks.hanami, test_tasks.cluster, test_tasks.small_set, test_tasks.long_set
+# the task tests' fixtures (the admin's API, hanami, comes from conftest): a fresh cluster, a small and a long dataset
+cluster, small_set, long_set = test_tasks.cluster, test_tasks.small_set, test_tasks.long_set
 
 
 @pytest.mark.parametrize("state, running", [
