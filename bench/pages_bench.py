@@ -165,6 +165,7 @@ async def console_session(url: str, user: str, password: str) -> httpx.AsyncClie
 @dataclass
 class Figures:
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # perf_counter() at the start of each view
     errors: int = 0
     seconds: float = 0.0
 
@@ -180,6 +181,12 @@ class Figures:
             return float("nan")
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def slow(self, limit: float) -> str:
+        """How the views slower than ``limit`` seconds spread over time: in how many distinct seconds."""
+        seconds = {int(at) for at, latency in zip(self.started, self.latencies) if latency > limit}
+        count = sum(latency > limit for latency in self.latencies)
+        return f"{count} views over {limit * 1000:.0f} ms, started in {len(seconds)} distinct seconds"
 
 
 async def run_loops(views: list[Callable[[], Awaitable[bool]]], seconds: float,
@@ -199,6 +206,7 @@ async def run_loops(views: list[Callable[[], Awaitable[bool]]], seconds: float,
                 ok = False
             if ok:
                 figures.latencies.append(time.perf_counter() - started)
+                figures.started.append(started)
             else:
                 figures.errors += 1
             if think:
@@ -340,7 +348,7 @@ async def measure(args: argparse.Namespace, backend_url: str, work: Path) -> lis
                 await client.aclose()
             if args.seconds <= 0:  # only the think-time phase, at the highest level
                 await add_items(api, max(args.levels), csv)
-            out += ["", *await think_phase(args, console)]
+            out += ["", *await think_phase(args, console, api)]
         finally:
             if console is not counter:
                 console.stop()
@@ -350,8 +358,9 @@ async def measure(args: argparse.Namespace, backend_url: str, work: Path) -> lis
     return out
 
 
-async def think_phase(args: argparse.Namespace, console: Console) -> list[str]:
-    """Many sessions browsing random list pages with a think time; memory sampled every second."""
+async def think_phase(args: argparse.Namespace, console: Console, api: HanamiAPI) -> list[str]:
+    """Many sessions browsing random list pages with a think time, memory sampled every second; then
+    as many direct-client loops fetching what the same pages show, with the same think time."""
     sessions = []
     for start in range(0, args.think_sessions, 20):
         sessions += await asyncio.gather(*(console_session(console.url, args.user, args.password)
@@ -377,12 +386,18 @@ async def think_phase(args: argparse.Namespace, console: Console) -> list[str]:
     memory.append(rss_mib(console.process.pid))
     for client in sessions:
         await client.aclose()
+    direct_pages = [DirectPages(api) for _ in sessions]
+    straight = await run_loops([lambda pages=pages: pages.page(random.choice(PAGES)) for pages in direct_pages],
+                               args.think_seconds, think=(0.5, 1.5))
     third = max(1, len(memory) // 3)
     return [
         f"{args.think_sessions} sessions, think time 0.5-1.5 s, random list pages, {seen.seconds:.0f} s:",
         f"  {seen.rate():.1f} views/s, p50 {seen.quantile(0.5):.1f} ms, p99 {seen.quantile(0.99):.1f} ms, "
         f"errors {seen.errors}, console CPU {cpu_ms:.2f} ms/view (the load generator itself used "
-        f"{generator:.0f} % of a core)",
+        f"{generator:.0f} % of a core); {seen.slow(0.25)}",
+        f"  direct client, {len(direct_pages)} loops, same think time: {straight.rate():.1f} views/s, "
+        f"p50 {straight.quantile(0.5):.1f} ms, p99 {straight.quantile(0.99):.1f} ms, errors {straight.errors}; "
+        f"p99 console/direct {seen.quantile(0.99) / max(straight.quantile(0.99), 1e-9):.2f}",
         f"  console RSS (all processes): start {memory[0]:.1f} MiB, mean of first third "
         f"{statistics.mean(memory[:third]):.1f}, of last third {statistics.mean(memory[-third:]):.1f}, "
         f"end {memory[-1]:.1f}, peak {max(memory):.1f} MiB",

@@ -65,3 +65,35 @@ async def _switch_host(app_client: httpx.AsyncClient) -> None:
     assert "<html" not in fragment.text
     assert name in host_cell(fragment.text, other) and name not in host_cell(fragment.text, first_cpu)
     await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})
+
+
+async def test_a_host_names_ten_clusters_and_links_to_the_rest(app_client: httpx.AsyncClient) -> None:
+    """A host's row names its first ten clusters (by name) and links to the cluster list filtered by
+    host, which lists them all, keeps the filter through a search, and says so when the host is gone."""
+    csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    api = await admin_api(app_client)
+    first_cpu = (await api.list_hosts()).records()[0]
+    prefix = unique("Crowd")
+    uuids = [await create_cluster(app_client, csrf, f"{prefix} {n:02d}", EXAMPLE_CSV_TEMPLATE) for n in range(11)]
+    try:
+        everyone = sorted((await api.list_clusters()).records(), key=lambda c: str(c["name"]).lower())
+        cell = host_cell((await app_client.get("/hosts")).text, first_cpu["uuid"])
+        named = re.findall(r'<li><a href="/clusters/([0-9a-f-]+)">', cell)
+        assert named == [str(c["uuid"]) for c in everyone[:10]]  # nothing else is moved: all on the first host
+        more = re.search(r'<a href="(/clusters\?host=[^"]+)">and (\d+) more on cpu host 1</a>', cell)
+        assert more and int(more.group(2)) == len(everyone) - 10
+
+        filtered = await app_client.get(more.group(1).replace("&amp;", "&") + "&per_page=100")
+        assert 'data-testid="host-filter">Clusters on cpu host 1' in filtered.text
+        assert set(uuids) <= set(re.findall(r'<tr data-uuid="([0-9a-f-]+)">', filtered.text))
+        assert f'<input type="hidden" name="host" value="{first_cpu["uuid"]}">' in filtered.text
+        searched = await app_client.get("/clusters", params={"host": first_cpu["uuid"], "q": f"{prefix} 03"})
+        assert re.findall(r'<tr data-uuid="([0-9a-f-]+)">', searched.text) == [uuids[3]]
+        assert "Clusters on cpu host 1" in searched.text
+
+        gone = await app_client.get("/clusters", params={"host": "00000000-0000-0000-0000-000000000000"})
+        assert gone.status_code == 200 and 'data-testid="host-gone"' in gone.text
+        assert "host-filter" not in gone.text and uuids[0] in gone.text
+    finally:
+        for uuid in uuids:
+            await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})

@@ -175,6 +175,19 @@ def label_datasets(datasets: list[dict[str, Any]], facts: dict[str, dict[str, An
             record["label"] = f"{name} ({kind})"
 
 
+async def clusters_by_host(store: KeyValueStore, hosts: list[dict[str, Any]],
+                           clusters: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each host's clusters, in the order given (one store round trip); a cluster is marked
+    ``recorded`` when the console moved it there, else it is where Hanami starts every cluster."""
+    remembered = await known_hosts(store, [str(cluster["uuid"]) for cluster in clusters])
+    placement: dict[str, list[dict[str, Any]]] = {host["uuid"]: [] for host in hosts}
+    for cluster, host_uuid in zip(clusters, remembered):
+        host = resolve_host(hosts, host_uuid)
+        if host is not None:
+            placement[host["uuid"]].append({**cluster, "recorded": host_uuid is not None})
+    return placement
+
+
 def resolve_host(hosts: list[dict[str, Any]], remembered: str | None) -> dict[str, Any] | None:
     """The host a cluster runs on: the remembered one if it still exists, else the first cpu host.
 

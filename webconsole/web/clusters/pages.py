@@ -30,6 +30,7 @@ from webconsole.web.clusters.brick_layout import BrickLayout, brick_layout
 from webconsole.web.clusters.memory import (
     checkpoint_origin,
     checkpoint_origins,
+    clusters_by_host,
     forget_cluster,
     forget_template,
     known_host,
@@ -189,12 +190,26 @@ async def _form_context(check: TemplateCheck, name: str = "", errors: dict | Non
 
 @router.get("/clusters", name="clusters_list")
 async def list(request: Request, session: CurrentSession, api: Hanami) -> Response:
+    """Every cluster, or with ``?host=<uuid>`` (the hosts page's "more" link) those on one host."""
+    host_uuid = request.query_params.get("host", "")
+    host: dict[str, Any] | None = None
+    if host_uuid:
+        clusters_table, hosts = await asyncio.gather(api.list_clusters(), _optional(api.list_hosts()))
+        clusters = clusters_table.records()
+        name_hosts(hosts or [])
+        host = next((known for known in hosts or [] if known.get("uuid") == host_uuid), None)
+        if host is not None:
+            clusters = (await clusters_by_host(request.app.state.store, hosts or [], clusters))[host_uuid]
+    else:
+        clusters = (await api.list_clusters()).records()
     page = paginate(
-        request, (await api.list_clusters()).records(),
+        request, clusters,
         search=("name", "owner_id", "project_id", "uuid"),
         sortable=("name", "owner_id", "project_id", "uuid"), default_sort="name",
+        extra_params=("host",) if host is not None else (),
     )
-    return await render(request, "clusters/list.html", {"page": page}, block="list_region")
+    context = {"page": page, "host": host, "host_gone": bool(host_uuid) and host is None}
+    return await render(request, "clusters/list.html", context, block="list_region")
 
 
 # ------------------------------------------------------------------------------- create + editor
