@@ -46,34 +46,30 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def forget_dead_workers(folder: Path) -> list[int]:
+def forget_dead_workers(folder: Path) -> None:
     """Drop the live gauges (open websockets) of workers that are gone; their counters stay counted.
 
     uvicorn's supervisor starts a new worker when one dies: without this, the dead worker's open
     websockets would be counted for ever.
     """
-    dead = sorted({int(m.group(1)) for f in folder.glob("*.db") if (m := _VALUE_FILE.search(f.name))}
-                  - {os.getpid()})
-    dead = [pid for pid in dead if not _alive(pid)]
-    for pid in dead:
-        mark_process_dead(pid, str(folder))
-    return dead
+    writers = {int(m.group(1)) for f in folder.glob("*.db") if (m := _VALUE_FILE.search(f.name))}
+    for pid in writers - {os.getpid()}:
+        if not _alive(pid):
+            mark_process_dead(pid, str(folder))
 
 
 class Metrics:
     """Everything the console counts."""
 
     def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        own: CollectorRegistry | None = self.registry
         #: None when this process keeps its own figures; else the directory every worker writes to
         self.shared_dir = multiprocess_dir()
-        if self.shared_dir is None:
-            self.registry = CollectorRegistry()
-            own = self.registry
-        else:
+        if self.shared_dir is not None:
             forget_dead_workers(self.shared_dir)
             # The metrics below write to this worker's files; what is shown is every worker's files
             # added up (registering them here too would show this worker's figures twice).
-            self.registry = CollectorRegistry()
             MultiProcessCollector(self.registry, path=str(self.shared_dir))
             own = None
         self.requests = Counter(
