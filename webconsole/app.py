@@ -106,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
             timeout=settings.backend_timeout,
             max_websockets=settings.backend_max_websockets,
             on_call=app.state.metrics.backend_call,
+            on_websockets=app.state.metrics.websockets.labels("backend").set,
         )
         for hook in app.state.startup_hooks:
             await hook(app)

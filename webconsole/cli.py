@@ -7,8 +7,12 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import uvicorn
 
@@ -71,9 +75,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Hanami console on http://{args.host}:{args.port}{settings.root_path}/ "
           f"(backend {settings.backend_url}, {workers} worker{'s' if workers > 1 else ''})", flush=True)
     # Every worker imports the app factory and reads the same settings from the environment.
-    uvicorn.run("webconsole.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
-                workers=workers, **_uvicorn_options(settings))  # type: ignore[arg-type]
+    with metrics_shared_by(workers):
+        uvicorn.run("webconsole.app:create_app_from_environment", factory=True, host=args.host, port=args.port,
+                    workers=workers, **_uvicorn_options(settings))  # type: ignore[arg-type]
     return 0
+
+
+# Not imported from webconsole.metrics: importing prometheus_client here, in the process that runs a
+# single worker, would make it choose where values live before this variable is settled.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def metrics_shared_by(workers: int) -> Iterator[Path | None]:
+    """Where the workers' metrics meet, so that ``/metrics`` shows the whole console's figures.
+
+    Several workers: a fresh private directory in the system's temp dir (``TMPDIR``), named in the
+    environment each worker inherits (prometheus_client reads it when a worker first imports it) and
+    removed when the workers have stopped. One process keeps its figures in memory: a directory
+    named in the environment that started it is not used (nothing would empty it between runs).
+    """
+    previous = os.environ.pop(MULTIPROCESS_DIR, None)
+    folder = Path(tempfile.mkdtemp(prefix="hanami-console-metrics-")) if workers > 1 else None
+    if folder is not None:
+        os.environ[MULTIPROCESS_DIR] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        if previous is not None:
+            os.environ[MULTIPROCESS_DIR] = previous
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _demo_admin(state_dir: Path) -> tuple[str, str, str]:
@@ -139,7 +172,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        _serve_app(settings, args.host, args.port)
+        with metrics_shared_by(1):
+            _serve_app(settings, args.host, args.port)
     finally:
         emulator.stop()
     return 0

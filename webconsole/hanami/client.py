@@ -72,6 +72,7 @@ class HanamiClient:
         max_websockets: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
         on_call: CallObserver | None = None,
+        on_websockets: Callable[[int], None] | None = None,
     ) -> None:
         url = httpx.URL(base_url)
         if url.scheme not in ("http", "https") or not url.host:
@@ -97,7 +98,8 @@ class HanamiClient:
             if not verify_tls:
                 self._ssl.check_hostname = False
                 self._ssl.verify_mode = ssl.CERT_NONE
-        self.websockets = WebsocketSlots(max_websockets)
+        #: ``on_websockets(open_now)`` whenever a backend websocket opens or closes (metrics)
+        self.websockets = WebsocketSlots(max_websockets, on_change=on_websockets)
         #: ``on_call(endpoint, status, seconds, error_class_name)`` after every REST call (metrics)
         self.on_call = on_call
 

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -39,13 +39,17 @@ _FRAME_LOG = _NoFrameLogging(logging.getLogger("websockets.client"), {})
 
 
 class WebsocketSlots:
-    """The per-client limit of simultaneously open backend websockets."""
+    """The per-client limit of simultaneously open backend websockets.
 
-    def __init__(self, limit: int) -> None:
+    ``on_change(in_use)`` is told every time a websocket takes or gives back a slot (metrics).
+    """
+
+    def __init__(self, limit: int, on_change: Callable[[int], None] | None = None) -> None:
         if limit < 1:
             raise ValueError("max_websockets must be at least 1")
         self.limit = limit
         self._semaphore = asyncio.Semaphore(limit)
+        self._on_change = on_change
         self.in_use = 0
         self.peak = 0
 
@@ -61,11 +65,17 @@ class WebsocketSlots:
             ) from None
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
+        self._changed()
         try:
             yield
         finally:
             self.in_use -= 1
             self._semaphore.release()
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.in_use)
 
 
 async def receive(ws: ClientConnection, timeout: float, endpoint: str, what: str) -> bytes:
