@@ -13,8 +13,8 @@ list page is measured:
       (as the console does); in the same run, so that the ratio (a)/(b) means something on a
       shared machine.
 
-Backend calls per view are counted by the console's own ``/metrics`` on a one-worker console (the
-counters are per process) and by the direct client's call observer. Then ``--think-sessions``
+Backend calls per view are counted by the console's own ``/metrics`` on a one-worker console that
+nothing else loads (so that the count is this page's alone) and by the direct client's call observer. Then ``--think-sessions``
 sessions browse random list pages with a think time (0.5-1.5 s) for ``--think-seconds``: views/s,
 p50/p99, errors and the console's memory (RSS of all its processes) at the start, the end and its
 peak. Not a pytest test:
