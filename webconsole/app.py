@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
@@ -151,7 +152,18 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_app_from_environment() -> FastAPI:
     """The app factory each worker of ``hanami-console serve`` imports: settings from the environment."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """For a process that serves: collect once, then freeze what start-up made (modules, routes, the
+    templates' environment) so the cyclic collector no longer walks it. A full collection then visits
+    only what requests made: under 200 sessions such pauses were 30-300 ms per worker, the slowest
+    1 % of page views. Not for tests, which build many apps in one process."""
+    gc.collect()
+    gc.freeze()
 
 
 class RootPathMiddleware:

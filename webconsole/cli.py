@@ -31,9 +31,11 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
 
 def _serve_app(settings: Settings, host: str, port: int) -> None:
     """One process serving an app built here (the demo: its settings are not in the environment)."""
-    from webconsole.app import create_app
+    from webconsole.app import create_app, settle_heap
 
-    uvicorn.run(create_app(settings), host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]
+    app = create_app(settings)
+    settle_heap()
+    uvicorn.run(app, host=host, port=port, **_uvicorn_options(settings))  # type: ignore[arg-type]
 
 
 def serve_workers(settings: Settings, requested: int | None) -> int:
