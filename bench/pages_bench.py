@@ -14,10 +14,11 @@ list page is measured:
       shared machine.
 
 Backend calls per view are counted by the console's own ``/metrics`` on a one-worker console that
-nothing else loads (so that the count is this page's alone) and by the direct client's call observer. Then ``--think-sessions``
-sessions browse random list pages with a think time (0.5-1.5 s) for ``--think-seconds``: views/s,
-p50/p99, errors and the console's memory (RSS of all its processes) at the start, the end and its
-peak. Not a pytest test:
+nothing else loads (so that the count is this page's alone) and by the direct client's call
+observer. Then ``--think-sessions`` sessions browse random list pages with a think time (0.5-1.5 s)
+for ``--think-seconds``: views/s, p50/p99, errors, the views over 250 ms, and the console's memory
+(RSS of all its processes) at the start, the end and its peak; then as many direct-client loops
+fetch what the same pages show under the same think time, for the p99 ratio. Not a pytest test:
 
     .venv/bin/python bench/pages_bench.py [--workers 2] [--sessions 20] [--seconds 5]
         [--think-sessions 200] [--think-seconds 60] [--backend-url URL --user ID --password PW]
