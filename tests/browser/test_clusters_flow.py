@@ -116,7 +116,7 @@ def test_cluster_life_cycle(page: Page, console_server: ConsoleServer, backend) 
         # Delete through the confirmation, which warns about the tasks.
         expect(page).to_have_url(cluster_url)
         page.get_by_role("link", name="Delete cluster…").click()
-        expect(page.locator(".confirm")).to_contain_text("tasks vanish")
+        expect(page.locator(".confirm")).to_contain_text("task history vanishes")
         page.get_by_role("button", name="Delete cluster").click()
         expect(page).to_have_url(re.compile(r"/clusters$"))
         expect(page.get_by_role("status").first).to_contain_text("deleted")

@@ -146,12 +146,12 @@ async def test_unknown_and_malformed_cluster_is_not_found(app_client: httpx.Asyn
     assert malformed.status_code == 404
 
 
-async def test_delete_asks_first_and_warns_about_tasks(app_client: httpx.AsyncClient) -> None:
+async def test_delete_asks_first_and_says_what_goes(app_client: httpx.AsyncClient) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     name = unique("Doomed")
     uuid = await create_cluster(app_client, csrf, name)
     confirm = await app_client.get(f"/clusters/{uuid}/delete")
-    assert confirm.status_code == 200 and "tasks vanish" in confirm.text
+    assert confirm.status_code == 200 and "task history vanishes" in confirm.text and "cluster-busy" not in confirm.text
     no_csrf = await app_client.post(f"/clusters/{uuid}/delete", data={})
     assert no_csrf.status_code == 403
     done = await app_client.post(f"/clusters/{uuid}/delete", data={"csrf_token": csrf})

@@ -27,6 +27,7 @@ from webconsole.protocol.template import (
 )
 from webconsole.web.core.deps import client_address
 from webconsole.web.clusters.brick_layout import BrickLayout, brick_layout
+from webconsole.web.clusters.busy import unfinished_tasks
 from webconsole.web.clusters.memory import (
     checkpoint_origin,
     checkpoint_origins,
@@ -313,19 +314,23 @@ async def detail(request: Request, uuid: str, session: CurrentSession, api: Hana
 
 @router.get("/clusters/{uuid}/delete", name="clusters_delete_confirm")
 async def delete_confirm(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
-    cluster = await api.get_cluster(require_uuid(uuid))
-    return await render(request, "clusters/delete.html", {"cluster": cluster})
+    cluster, unfinished = await asyncio.gather(api.get_cluster(require_uuid(uuid)), unfinished_tasks(api, uuid))
+    return await render(request, "clusters/delete.html", {"cluster": cluster, "unfinished": unfinished})
 
 
 @router.post("/clusters/{uuid}/delete", name="clusters_delete")
 async def delete(request: Request, uuid: str, session: CurrentSession, api: Hanami) -> Response:
-    cluster = await api.get_cluster(require_uuid(uuid))
+    cluster, unfinished = await asyncio.gather(api.get_cluster(require_uuid(uuid)), unfinished_tasks(api, uuid))
+    if unfinished:  # refused before Hanami sees it: deleting under running tasks can crash it
+        return await render(request, "clusters/delete.html", {"cluster": cluster, "unfinished": unfinished},
+                            status_code=409)
     await api.delete_cluster(uuid)
     await forget_cluster(request.app.state.store, uuid)
     await request.app.state.audit.record(
         session.user_id, "delete cluster", f"{cluster.get('name')} ({uuid})", client_address(request)
     )
-    session.flash(f"Cluster '{cluster.get('name')}' deleted, with its tasks. Its checkpoints remain.", "success")
+    session.flash(f"Cluster '{cluster.get('name')}' deleted, with its task history. Its checkpoints remain.",
+                  "success")
     await request.app.state.sessions.save(session)
     return RedirectResponse(url_path(request, "clusters_list"), status_code=303)
 

@@ -16,13 +16,14 @@ from fastapi import Request
 from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import PolicyDenied
 from webconsole.sessions import read_records
+from webconsole.web.clusters.busy import UNFINISHED
 from webconsole.web.clusters.memory import TASK_PREFIX
 from webconsole.web.clusters.memory import remember_task as remember_task_meta
 from webconsole.web.core.humanize import human_duration
 
 META_PREFIX = TASK_PREFIX  # tasks do not survive a backend restart anyway (Q-T7)
 CHECKPOINT_KINDS = ("checkpoint save", "checkpoint restore")
-RUNNING = frozenset({"queued", "active", "aborted"})  # an aborted task keeps running (Q-T4)
+RUNNING = UNFINISHED  # an aborted task keeps running (Q-T4)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
