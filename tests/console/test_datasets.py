@@ -100,6 +100,9 @@ MNIST_CASES = [
      "holds 3 images but the label file 'labels.idx1-ubyte' holds 2 labels"),
     ("label 10", lambda: (idx_images(3), idx_labels([1, 10, 3])),
      "has the label 10 for image number 2"),
+    ("more images than Hanami converts", lambda: (struct.pack(">IIII", 0x803, 9091, 1, 1) + b"\x07" * 9091,
+                                                  idx_labels([n % 10 for n in range(9091)])),
+     "holds 9,091 images of 1 x 1 pixels, but Hanami converts at most 9,090 such images"),
 ]
 
 

@@ -9,11 +9,13 @@ import socket
 import uuid as uuidlib
 
 import httpx
+import numpy as np
 import pytest
 from tests.emulator.emu_helpers import ADMIN, Api, unique
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from webconsole.protocol.idx import hanami_mnist_capacity, write_idx_images, write_idx_labels
 from webconsole.protocol.messages import ClusterIO_Message
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
 
@@ -154,3 +156,22 @@ def test_deleting_a_queued_checkpoint_save(admin: Api, faithful_admin: Api):
         assert api.wait_task(cluster, save)["state"] == "finished"
         api.ok("DELETE", "v1/checkpoint", query=f"uuid={save}")
         api.ok("DELETE", "v1/cluster", query=f"uuid={cluster}")
+
+
+def test_an_mnist_finalize_past_hanamis_conversion_buffer(admin: Api, faithful_admin: Api, tmp_path):
+    """Hanami's MNIST finalize writes past its buffer beyond ``hanami_mnist_capacity`` images (a real
+    server died on 20,000 images of 1 x 1 pixels, where 9,090 fit): faithful drops the connection,
+    lenient converts them; up to the capacity both convert."""
+    fit = hanami_mnist_capacity(1, 1)
+    assert fit == 9090
+    for count in (fit, 20000):
+        write_idx_images(tmp_path / f"i{count}", np.full((count, 1, 1), 7, dtype=np.uint8))
+        write_idx_labels(tmp_path / f"l{count}", (np.arange(count) % 10).astype(np.uint8))
+    for api in (admin, faithful_admin):
+        uuid = api.upload_mnist(unique("fits "), tmp_path / f"i{fit}", tmp_path / f"l{fit}")
+        assert api.ok("GET", "v1/dataset", query=f"uuid={uuid}")["lines"] == fit
+    uuid = admin.upload_mnist(unique("past lenient "), tmp_path / "i20000", tmp_path / "l20000")
+    assert admin.ok("GET", "v1/dataset", query=f"uuid={uuid}")["lines"] == 20000
+    with pytest.raises(httpx.RemoteProtocolError):
+        faithful_admin.upload_mnist(unique("past faithful "), tmp_path / "i20000", tmp_path / "l20000")
+    assert faithful_admin.ok("GET", "v1/auth")["id"] == "asdf"

@@ -29,6 +29,7 @@ __all__ = [
     "LABELS_MAGIC",
     "read_idx_header",
     "validate_mnist_pair",
+    "hanami_mnist_capacity",
     "write_idx_images",
     "write_idx_labels",
     "iter_mnist",
@@ -44,6 +45,25 @@ NUM_CLASSES = 10  # Hanami hard-codes 10 one-hot outputs for MNIST datasets
 _CHUNK = 1 << 20  # bytes read at a time while validating
 
 PathLike = str | os.PathLike[str]
+
+_U32 = 0xFFFFFFFF
+
+
+def hanami_mnist_capacity(rows: int, cols: int) -> int | None:
+    """The most images of ``rows`` x ``cols`` pixels Hanami 0.4.1 converts into one dataset, or None
+    when its conversion buffer sets no limit.
+
+    Its finalize (``convertMnistData``) copies each image and its 10 one-hot label values into one
+    buffer of ``pixels * 10 * 10000`` floats (32-bit arithmetic), flushing it only when it is exactly
+    full. Unless that size is a multiple of ``pixels + 10``, the image that would cross its end is
+    written past it, which corrupts the server's memory and soon kills it (``free(): invalid
+    pointer``): for 28 x 28 digits the buffer holds 98,740 images; a real server converted 98,000 and
+    died on 100,000 (and on 20,000 single pixels, where 9,090 fit).
+    """
+    pixels = (rows * cols) & _U32
+    segment = (((pixels * 10) & _U32) * 10000) & _U32
+    line = pixels + 10
+    return None if segment and segment % line == 0 else segment // line
 
 
 class DataFormatError(ValueError):
@@ -166,6 +186,13 @@ def validate_mnist_pair(images_path: PathLike, labels_path: PathLike, *, chunk_s
         raise DataFormatError(
             f"The image file '{images.name}' holds {count} images but the label file '{labels.name}' holds "
             f"{lh.dims[0]} labels; every image needs exactly one label.", field="count")
+    capacity = hanami_mnist_capacity(rows, cols)
+    if capacity is not None and count > capacity:
+        raise DataFormatError(
+            f"The image file '{images.name}' holds {count:,} images of {rows} x {cols} pixels, but Hanami "
+            f"converts at most {capacity:,} such images into one dataset (more overflow its conversion "
+            "buffer and crash the server). Split the files into datasets of at most that many images.",
+            field="count")
     _check_labels(labels, lh.header_size, chunk_size)
     return MnistInfo(count=count, rows=rows, cols=cols, images_size=ih.expected_file_size,
                      labels_size=lh.expected_file_size)

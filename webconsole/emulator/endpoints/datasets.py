@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from webconsole.protocol.idx import hanami_mnist_capacity
+
 from ..core import ApiError, Context, Crash, route, table
 from ..datafiles import mnist_from_idx, read_datafile, read_header, write_datafile
 from ..runtime import new_uuid
@@ -72,6 +74,10 @@ def finalize_mnist(ctx: Context) -> dict[str, Any]:
     row = _visible(ctx, v["uuid"])
     images = _take_temp(ctx, v["uuid_input_file"], "Input-data")
     labels = _take_temp(ctx, v["uuid_label_file"], "Label-data")
+    count, rows, cols = (int.from_bytes(images[at:at + 4], "big") for at in (4, 8, 12))
+    capacity = hanami_mnist_capacity(rows, cols)
+    if ctx.backend.config.faithful and capacity is not None and count > capacity:
+        raise Crash(f"MNIST finalize of {count} images overflows Hanami's conversion buffer ({capacity} fit)")
     try:
         header, data = mnist_from_idx(images, labels)
         write_datafile(Path(row["location"]), header, data)
