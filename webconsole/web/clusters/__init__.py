@@ -1,1 +1,1 @@
-"""Clusters: list, create from a template, detail (pages), what the console remembers of them (memory), the template's brick layout, checkpoints and hosts."""
+"""Clusters: list, create from a template, detail (pages), what the console remembers of them (memory), the template's brick layout, checkpoints, hosts, and the unfinished tasks that keep a cluster from being deleted (busy)."""
