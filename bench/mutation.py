@@ -78,6 +78,10 @@ MODULES: dict[str, list[str]] = {
 
 COPIED = ("webconsole", "templates", "static", "tests", "pyproject.toml")
 
+#: every pytest run of a mutant: quiet, in file order, and without the real-server runs (those are the
+#: suite's: a real Hanami takes seconds to start and ~1.7 GB; the same tests run on the emulator here)
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=", "-m", "not real_hanami"]
+
 
 def _slug(module: str) -> str:
     return module.removeprefix("webconsole/").removesuffix(".py").replace("/", "-")
@@ -106,7 +110,7 @@ def prepare(module: str, tests: list[str], work: Path, source: Path = ROOT) -> P
         f"only_mutate = {_toml_list([module])}\n"
         'also_copy = ["templates", "static"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(existing)}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="]\n'
+        f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
     )
     with (folder / "pyproject.toml").open("a", encoding="utf-8") as handle:
         handle.write(config)
