@@ -46,15 +46,19 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_security.py",
     ],
     "webconsole/web/core/deps.py": [
+        "tests/console/test_csrf_origin.py",
+        "tests/console/test_session_guards.py",
+        "tests/console/test_login_effects.py",
         "tests/console/test_security.py",
         "tests/console/test_auth.py",
-        "tests/console/test_csrf_origin.py",
     ],
     "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
     "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py"],
     "webconsole/web/access/auth.py": [
-        "tests/console/test_auth.py",
         "tests/console/test_login_effects.py",
+        "tests/console/test_login_audit.py",
+        "tests/console/test_csrf_origin.py",
+        "tests/console/test_auth.py",
     ],
     "webconsole/web/datasets/upload_task.py": ["tests/console/test_datasets.py"],
     "webconsole/hanami/uploads.py": [

@@ -48,7 +48,7 @@ async def test_admin_sections_are_refused_to_a_member_on_the_server(backend, mem
         calls = BackendCalls(client.app)  # type: ignore[attr-defined]
         refused = await client.get("/users")
         assert refused.status_code == 403
-        assert "This section is for Hanami admins only." in refused.text
+        assert "<p>This section is for Hanami admins only.</p>" in refused.text
         assert calls.count("GET v1/user/all") == 0  # refused before the page asked Hanami
     async with in_process_console(backend.url) as client:
         await login(client, ADMIN_ID, ADMIN_PASSWORD)
