@@ -8,6 +8,8 @@ real redis-server.
 
 from __future__ import annotations
 
+import html
+import re
 import secrets
 import time
 from contextlib import asynccontextmanager
@@ -25,6 +27,12 @@ from webconsole.web.core.deps import PRE_SESSION_COOKIE, SESSION_COOKIE
 
 MEMBER_PASSWORD = "member-password-1"
 GENERIC = "Wrong user id or password."
+_ALERT = re.compile(r'<div class="alert alert-(\w+)" role="\w+">(.*?)</div>', re.S)
+
+
+def alerts(page: str) -> list[tuple[str, str]]:
+    """The alerts a page shows (the login form's error, flash messages): (kind, text as read)."""
+    return [(kind, html.unescape(text)) for kind, text in _ALERT.findall(page)]
 
 
 @asynccontextmanager
@@ -129,14 +137,14 @@ async def test_ids_and_passwords_hanami_would_refuse_never_reach_it(backend) -> 
                         ("nobody_at_all", "\u00e9" * 2049)]  # 2,049 characters, 4,098 bytes
         for user_id, password in refused_here:
             answer = await attempt(client, user_id, password)
-            assert answer.status_code == 401 and GENERIC in answer.text, (user_id, password)
+            assert (answer.status_code, alerts(answer.text)) == (401, [("error", GENERIC)]), (user_id, password)
         assert calls.count("POST v1/token") == 0
         asked = [("abcd", "long-enough-1"), ("a" * 256, "long-enough-1"), ("nobody_at_all", "eight888"),
                  ("nobody_at_all", "x" * 4096), ("nobody_at_all", "\u00e9" * 4),  # 8 bytes
                  ("nobody@example", "long-enough-1")]
         for count, (user_id, password) in enumerate(asked, start=1):
             answer = await attempt(client, user_id, password)
-            assert answer.status_code == 401 and GENERIC in answer.text, (user_id, password)
+            assert (answer.status_code, alerts(answer.text)) == (401, [("error", GENERIC)]), (user_id, password)
             assert calls.count("POST v1/token") == count, (user_id, password)
 
 
@@ -213,8 +221,8 @@ async def test_a_user_without_a_project_is_told_so(backend, hanami: HanamiAPI) -
     try:
         async with in_process_console(backend.url) as client:
             answer = await attempt(client, user, MEMBER_PASSWORD)
-            assert answer.status_code == 401
-            assert "This account has no project yet. Ask an admin to assign one." in answer.text
+            assert (answer.status_code, alerts(answer.text)) == (
+                401, [("error", "This account has no project yet. Ask an admin to assign one.")])
             assert SESSION_COOKIE not in client.cookies
             rows = await audit_rows(client.app, user, "login")  # type: ignore[attr-defined]
             assert [row.outcome for row in rows] == ["failed"]
@@ -240,7 +248,8 @@ async def test_the_rate_limit_counts_per_client_and_per_user_for_15_minutes(emul
             assert (await attempt(client, user_id, "not-the-password")).status_code == 401
         assert calls.count("POST v1/token") == 2
         refused = await attempt(client, "third_user", "not-the-password")
-        assert refused.status_code == 429 and "Too many failed attempts. Wait 15 minutes and try again." in refused.text
+        assert (refused.status_code, alerts(refused.text)) == (
+            429, [("error", "Too many failed attempts. Wait 15 minutes and try again.")])
         assert calls.count("POST v1/token") == 2
         window = raw.pttl("hanami-console:ratelimit:login:client:127.0.0.1") / 1000
         assert 900 - (time.time() - started) - 1 <= window <= 900
@@ -298,7 +307,7 @@ async def test_switching_project_renews_the_token_and_records_it(backend, hanami
                 other, "member", False, False, [project, other])
             assert after.token != before.token
             home = await client.get("/")
-            assert f"Switched to project {other} (role member)." in home.text
+            assert alerts(home.text) == [("success", f"Switched to project {other} (role member).")]
             assert f"project <strong>{other}</strong> with the role <strong>member</strong>." in home.text
             rows = await audit_rows(client.app, user, "switch project")  # type: ignore[attr-defined]
             assert [(row.outcome, row.detail, row.client) for row in rows] == [("ok", other, "127.0.0.1")]
@@ -322,9 +331,9 @@ async def test_a_project_id_hanami_would_refuse_is_never_sent(backend, project_i
         assert (answer.status_code, answer.headers["location"]) == (303, "/")
         assert calls.count("PUT v1/token") == (1 if asked else 0)
         home = await client.get("/")
-        message = (f"You are not assigned to the project &#39;{project_id}&#39;." if asked else
+        message = (f"You are not assigned to the project '{project_id}'." if asked else
                    "A project id has 4 to 256 letters, digits or underscores and starts with a letter.")
-        assert message in home.text
+        assert alerts(home.text) == [("error", message)]
         assert client.cookies[SESSION_COOKIE] == before and "project <strong>admin</strong>" in home.text
         assert await audit_rows(client.app, ADMIN_ID, "switch project") == []  # type: ignore[attr-defined]
 
@@ -342,8 +351,8 @@ async def test_switching_to_a_role_the_policy_does_not_know_keeps_the_project(ba
             answer = await client.post("/project", data={"project_id": odd, "csrf_token": csrf})
             assert (answer.status_code, answer.headers["location"]) == (303, "/")
             home = await client.get("/")
-            assert (f"Your role in the project &#39;{odd}&#39; is not allowed to use Hanami (its access policy "
-                    "does not know the role). You stay in your current project.") in home.text
+            assert alerts(home.text) == [("error", f"Your role in the project '{odd}' is not allowed to use Hanami "
+                                          "(its access policy does not know the role). You stay in your current project.")]
             assert client.cookies[SESSION_COOKIE] == before
             session = await client.app.state.sessions.load(before, touch=False)  # type: ignore[attr-defined]
             assert (session.project_id, session.projects) == (project, [project])
@@ -393,3 +402,38 @@ async def test_a_login_hook_that_fails_leaves_the_user_logged_in_and_is_logged(e
         assert (await client.get("/")).status_code == 200
         assert [(record.levelname, record.getMessage(), record.exc_info[0]) for record in records] == [
             ("ERROR", "a login hook failed", RuntimeError)]
+
+
+async def test_a_role_the_policy_does_not_know_cannot_log_in(backend, hanami: HanamiAPI) -> None:
+    tag = secrets.token_hex(3)
+    user, project = f"roleless_{tag}", f"roleless_{tag}"
+    await hanami.create_project(project, "Roleless")
+    await hanami.create_user(user, "Roleless User", MEMBER_PASSWORD, False)
+    await hanami.assign_project(user, project, "tester", False)  # "tester" is not in the policy (Q-A4)
+    try:
+        async with in_process_console(backend.url) as client:
+            answer = await attempt(client, user, MEMBER_PASSWORD)
+            assert (answer.status_code, alerts(answer.text)) == (403, [(
+                "error", "Your role in your project is not allowed to use Hanami (its access policy does not know "
+                "the role). Ask an admin to give you another role.")])
+            assert SESSION_COOKIE not in client.cookies
+            rows = await audit_rows(client.app, user, "login")  # type: ignore[attr-defined]
+            assert [(row.outcome, row.client) for row in rows] == [("refused", "127.0.0.1")]
+            store = client.app.state.store  # type: ignore[attr-defined]
+            assert await store.get(f"ratelimit:login:user:{user}") is None  # the password was right
+    finally:
+        await hanami.delete_user(user)
+        await hanami.delete_project(project)
+
+
+async def test_a_backend_that_cannot_be_reached_is_no_failed_login() -> None:
+    from tests.conftest import free_port
+
+    async with in_process_console(f"http://127.0.0.1:{free_port()}") as client:
+        answer = await attempt(client, ADMIN_ID, ADMIN_PASSWORD, next_url="/clusters")
+        assert (answer.status_code, alerts(answer.text)) == (
+            503, [("error", "The Hanami backend cannot be reached right now. Try again shortly.")])
+        assert 'name="next" value="/clusters"' in answer.text  # the form keeps the way back
+        store = client.app.state.store  # type: ignore[attr-defined]
+        assert await store.get(f"ratelimit:login:user:{ADMIN_ID}") is None
+        assert await audit_rows(client.app, ADMIN_ID, "login") == []  # type: ignore[attr-defined]
