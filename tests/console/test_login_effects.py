@@ -20,12 +20,12 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, csrf_from, in_process_console, login
+from tests.console.conftest import MEMBER_PASSWORD
 from tests.console.effects import BackendCalls, audit_rows, logged
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiAPI
 from webconsole.web.core.deps import PRE_SESSION_COOKIE, SESSION_COOKIE
 
-MEMBER_PASSWORD = "member-password-1"
 GENERIC = "Wrong user id or password."
 _ALERT = re.compile(r'<div class="alert alert-(\w+)" role="\w+">(.*?)</div>', re.S)
 
@@ -75,18 +75,16 @@ async def attempt(client: httpx.AsyncClient, user_id: str, password: str, next_u
         "user_id": user_id, "password": password, "next": next_url, "csrf_token": csrf_from(form.text)})
 
 
-@pytest.fixture
-async def member(backend, hanami: HanamiAPI) -> AsyncIterator[tuple[str, str]]:
-    """A member of a project of its own, project admin there: (user id, project id)."""
-    tag = secrets.token_hex(3)
-    user, project = f"effects_{tag}", f"effects_{tag}"
-    await hanami.create_project(project, "Effects")
-    await hanami.create_user(user, "Effects Member", MEMBER_PASSWORD, False)
-    await hanami.assign_project(user, project, "member", True)
+@asynccontextmanager
+async def another_project(hanami: HanamiAPI, user: str, role: str = "member") -> AsyncIterator[str]:
+    """A second project ``user`` is assigned to with ``role`` (removed afterwards)."""
+    project = f"another_{secrets.token_hex(3)}"
+    await hanami.create_project(project, "Another Project")
+    await hanami.assign_project(user, project, role, False)
     try:
-        yield user, project
+        yield project
     finally:
-        await hanami.delete_user(user)
+        await hanami.remove_project(user, project)
         await hanami.delete_project(project)
 
 
@@ -184,10 +182,10 @@ async def test_the_session_holds_who_logged_in_and_the_page_shows_it(backend, me
         session = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
         assert (session.user_id, session.user_name, session.project_id, session.role, session.is_admin,
                 session.is_project_admin, session.projects, session.client) == (
-            user, "Effects Member", project, "member", False, True, [project], "127.0.0.1")
+            user, "Project Member", project, "member", False, True, [project], "127.0.0.1")
         assert time.time() + 3000 < session.token_expires_at <= time.time() + 3600
         home = await client.get("/")
-        assert "Welcome, Effects Member" in home.text
+        assert "Welcome, Project Member" in home.text
         assert f"project <strong>{project}</strong> with the role <strong>member</strong> (project admin)" in home.text
         rows = await audit_rows(client.app, user, "login")  # type: ignore[attr-defined]
         assert [(row.outcome, row.detail, row.client) for row in rows] == [("ok", f"project {project}", "127.0.0.1")]
@@ -289,35 +287,29 @@ async def test_logout_is_audited_and_ends_only_this_session(backend) -> None:
 
 async def test_switching_project_renews_the_token_and_records_it(backend, hanami: HanamiAPI, member) -> None:
     user, project = member
-    other = f"other_{secrets.token_hex(3)}"
-    await hanami.create_project(other, "Other Project")
-    await hanami.assign_project(user, other, "member", False)
-    try:
-        async with in_process_console(backend.url) as client:
-            csrf = await login(client, user, MEMBER_PASSWORD)
-            before = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
-            calls = BackendCalls(client.app)  # type: ignore[attr-defined]
-            switched = await client.post("/project", data={"project_id": f" {other} ", "csrf_token": csrf})
-            assert (switched.status_code, switched.headers["location"]) == (303, "/")
-            assert calls.count("PUT v1/token") == 1
-            cookie = cookies_set(switched)[SESSION_COOKIE]
-            assert cookie["value"] != before.id and cookie.get("httponly") == "yes" and cookie["path"] == "/"
-            after = await client.app.state.sessions.load(cookie["value"], touch=False)  # type: ignore[attr-defined]
-            assert (after.project_id, after.role, after.is_project_admin, after.is_admin, after.projects) == (
-                other, "member", False, False, [project, other])
-            assert after.token != before.token
-            home = await client.get("/")
-            assert alerts(home.text) == [("success", f"Switched to project {other} (role member).")]
-            assert f"project <strong>{other}</strong> with the role <strong>member</strong>." in home.text
-            rows = await audit_rows(client.app, user, "switch project")  # type: ignore[attr-defined]
-            assert [(row.outcome, row.detail, row.client) for row in rows] == [("ok", other, "127.0.0.1")]
-            # back again: a project already known is not listed twice
-            csrf = csrf_from(home.text)
-            assert (await client.post("/project", data={"project_id": project, "csrf_token": csrf})).status_code == 303
-            back = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
-            assert (back.project_id, back.is_project_admin, back.projects) == (project, True, [project, other])
-    finally:
-        await hanami.delete_project(other)
+    async with another_project(hanami, user) as other, in_process_console(backend.url) as client:
+        csrf = await login(client, user, MEMBER_PASSWORD)
+        before = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
+        calls = BackendCalls(client.app)  # type: ignore[attr-defined]
+        switched = await client.post("/project", data={"project_id": f" {other} ", "csrf_token": csrf})
+        assert (switched.status_code, switched.headers["location"]) == (303, "/")
+        assert calls.count("PUT v1/token") == 1
+        cookie = cookies_set(switched)[SESSION_COOKIE]
+        assert cookie["value"] != before.id and cookie.get("httponly") == "yes" and cookie["path"] == "/"
+        after = await client.app.state.sessions.load(cookie["value"], touch=False)  # type: ignore[attr-defined]
+        assert (after.project_id, after.role, after.is_project_admin, after.is_admin, after.projects) == (
+            other, "member", False, False, [project, other])
+        assert after.token != before.token
+        home = await client.get("/")
+        assert alerts(home.text) == [("success", f"Switched to project {other} (role member).")]
+        assert f"project <strong>{other}</strong> with the role <strong>member</strong>." in home.text
+        rows = await audit_rows(client.app, user, "switch project")  # type: ignore[attr-defined]
+        assert [(row.outcome, row.detail, row.client) for row in rows] == [("ok", other, "127.0.0.1")]
+        # back again: a project already known is not listed twice
+        csrf = csrf_from(home.text)
+        assert (await client.post("/project", data={"project_id": project, "csrf_token": csrf})).status_code == 303
+        back = await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
+        assert (back.project_id, back.is_project_admin, back.projects) == (project, True, [project, other])
 
 
 @pytest.mark.parametrize("project_id, asked", [("abc", False), ("a" * 257, False), ("1abc", False),
@@ -341,43 +333,31 @@ async def test_a_project_id_hanami_would_refuse_is_never_sent(backend, project_i
 async def test_switching_to_a_role_the_policy_does_not_know_keeps_the_project(backend, hanami: HanamiAPI,
                                                                              member) -> None:
     user, project = member
-    odd = f"odd_{secrets.token_hex(3)}"
-    await hanami.create_project(odd, "Odd Project")
-    await hanami.assign_project(user, odd, "tester", False)  # "tester" is not in the policy (Q-A4)
-    try:
-        async with in_process_console(backend.url) as client:
-            csrf = await login(client, user, MEMBER_PASSWORD)
-            before = client.cookies[SESSION_COOKIE]
-            answer = await client.post("/project", data={"project_id": odd, "csrf_token": csrf})
-            assert (answer.status_code, answer.headers["location"]) == (303, "/")
-            home = await client.get("/")
-            assert alerts(home.text) == [("error", f"Your role in the project '{odd}' is not allowed to use Hanami "
-                                          "(its access policy does not know the role). You stay in your current project.")]
-            assert client.cookies[SESSION_COOKIE] == before
-            session = await client.app.state.sessions.load(before, touch=False)  # type: ignore[attr-defined]
-            assert (session.project_id, session.projects) == (project, [project])
-            assert await audit_rows(client.app, user, "switch project") == []  # type: ignore[attr-defined]
-    finally:
-        await hanami.delete_project(odd)
+    # "tester" is not in the policy (Q-A4)
+    async with another_project(hanami, user, "tester") as odd, in_process_console(backend.url) as client:
+        csrf = await login(client, user, MEMBER_PASSWORD)
+        before = client.cookies[SESSION_COOKIE]
+        answer = await client.post("/project", data={"project_id": odd, "csrf_token": csrf})
+        assert (answer.status_code, answer.headers["location"]) == (303, "/")
+        home = await client.get("/")
+        assert alerts(home.text) == [("error", f"Your role in the project '{odd}' is not allowed to use Hanami "
+                                      "(its access policy does not know the role). You stay in your current project.")]
+        assert client.cookies[SESSION_COOKIE] == before
+        session = await client.app.state.sessions.load(before, touch=False)  # type: ignore[attr-defined]
+        assert (session.project_id, session.projects) == (project, [project])
+        assert await audit_rows(client.app, user, "switch project") == []  # type: ignore[attr-defined]
 
 
 async def test_an_admin_is_offered_its_projects_and_the_admin_project(backend, hanami: HanamiAPI) -> None:
-    project = f"offered_{secrets.token_hex(3)}"
-    await hanami.create_project(project, "Offered")
-    await hanami.assign_project(ADMIN_ID, project, "member", False)
-    try:
-        async with in_process_console(backend.url) as client:
-            csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
-            home = await client.get("/")
-            assert f'<option value="{project}">{project}</option>' in home.text
-            assert "admin (every project, as Hanami admin)" not in home.text  # the current one
-            await client.post("/project", data={"project_id": project, "csrf_token": csrf})
-            home = await client.get("/")
-            assert '<option value="admin">admin (every project, as Hanami admin)</option>' in home.text
-            assert home.text.count(f'<option value="{project}">') == 0
-    finally:
-        await hanami.remove_project(ADMIN_ID, project)
-        await hanami.delete_project(project)
+    async with another_project(hanami, ADMIN_ID) as project, in_process_console(backend.url) as client:
+        csrf = await login(client, ADMIN_ID, ADMIN_PASSWORD)
+        home = await client.get("/")
+        assert f'<option value="{project}">{project}</option>' in home.text
+        assert "admin (every project, as Hanami admin)" not in home.text  # the current one
+        await client.post("/project", data={"project_id": project, "csrf_token": csrf})
+        home = await client.get("/")
+        assert '<option value="admin">admin (every project, as Hanami admin)</option>' in home.text
+        assert home.text.count(f'<option value="{project}">') == 0
 
 
 async def test_a_login_hook_that_fails_leaves_the_user_logged_in_and_is_logged(emulator) -> None:

@@ -6,37 +6,16 @@ audit row, the log line."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from typing import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, console_settings, csrf_from, in_process_console, login, wait_for
+from tests.console.conftest import MEMBER_PASSWORD
 from tests.console.effects import BackendCalls, audit_rows, logged
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiAPI
 from webconsole.web.core.deps import SESSION_COOKIE
-
-MEMBER_PASSWORD = "member-password-1"
-
-
-@pytest.fixture
-async def member(backend, hanami: HanamiAPI) -> AsyncIterator[tuple[str, str]]:
-    """A member (no admin rights) of a project of its own: (user id, project id)."""
-    tag = secrets.token_hex(3)
-    user, project = f"guarded_{tag}", f"guarded_{tag}"
-    await hanami.create_project(project, "Guarded")
-    await hanami.create_user(user, "Guarded Member", MEMBER_PASSWORD, False)
-    await hanami.assign_project(user, project, "member", False)
-    try:
-        yield user, project
-    finally:
-        if user in {row["id"] for row in (await hanami.list_users()).records()}:
-            await hanami.delete_user(user)
-        await hanami.delete_project(project)
-
 
 async def session_of(client: httpx.AsyncClient):
     return await client.app.state.sessions.load(client.cookies[SESSION_COOKIE], touch=False)  # type: ignore[attr-defined]
