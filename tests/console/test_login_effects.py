@@ -124,6 +124,18 @@ async def test_the_cookies_of_a_login_and_a_logout(backend, base_url: str, cooki
         assert await client.app.state.sessions.load(session["value"]) is None  # type: ignore[attr-defined]
 
 
+async def test_the_login_form_starts_empty_and_keeps_what_was_typed_after_a_failure(backend) -> None:
+    async with in_process_console(backend.url) as client:
+        form = await client.get("/login", params={"next": "/clusters"})
+        assert (form.status_code, alerts(form.text)) == (200, [])
+        assert '<input id="user_id" name="user_id" value="" ' in form.text
+        assert '<input type="hidden" name="next" value="/clusters">' in form.text
+        failed = await attempt(client, "nobody_at_all", "not-the-password", next_url="/clusters")
+        assert (failed.status_code, alerts(failed.text)) == (401, [("error", GENERIC)])
+        assert '<input id="user_id" name="user_id" value="nobody_at_all" ' in failed.text
+        assert '<input type="hidden" name="next" value="/clusters">' in failed.text
+
+
 async def test_ids_and_passwords_hanami_would_refuse_never_reach_it(backend) -> None:
     """Hanami's rules (contract §1.6): ids of 4 to 256 characters, passwords of 8 to 4096 bytes.
     Outside them nothing is sent; inside them Hanami decides (and says no to these)."""

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.hanami.hanami_scripted import Reply, ScriptedHTTP, make_token
-from webconsole.hanami import (BackendError, BackendUnavailable, Conflict, HanamiClient, HanamiError, NotFound,
+from tests.hanami.test_api_requests import CALLS, answer_everything
+from webconsole.hanami import (BackendError, BackendUnavailable, BadRequest, Conflict, HanamiClient, HanamiError, NotFound,
                               TokenExpired)
 
 A = "d5e7a1f0-0000-4000-8000-00000000000a"
@@ -189,3 +190,75 @@ def test_the_claims_of_a_token(client: HanamiClient) -> None:
     claims = client.api(make_token("bob@example", "team")).token_claims()
     assert (claims["user"]["id"], claims["user"]["project_id"]) == ("bob@example", "team")
     assert client.api("not-a-jwt").token_claims() == {}
+
+
+@pytest.mark.parametrize("name, args, method, target, body", CALLS, ids=[f"{c[0]}{len(c[1])}" for c in CALLS])
+async def test_a_failed_operation_names_its_call(http_server: ScriptedHTTP, client: HanamiClient, token: str,
+                                                 name: str, args: tuple, method: str, target: str, body: object) -> None:
+    """The error (and the call observer, which the console's metrics read) names the call that failed:
+    its method and endpoint, as the log lines and the console's call counts show them."""
+    answer_everything(http_server)
+    path = target.split("?")[0]
+    http_server.on(method, path, Reply(500, "broken"))
+    observed: list[str] = []
+    client.on_call = lambda endpoint, status, seconds, error: observed.append(endpoint)
+    with pytest.raises(HanamiError) as failed:
+        await getattr(client.api(token), name)(*args)
+    endpoint = f"{method} {path.removeprefix('/control/')}"
+    assert failed.value.endpoint == endpoint
+    assert endpoint in observed
+
+
+@pytest.mark.parametrize("call, endpoint", [
+    (lambda api: api.get_dataset(B), "GET v1/dataset"),
+    (lambda api: api.create_task("run", "train", CLUSTER, B), "POST v1/task"),
+    (lambda api: api.check_dataset(TASK, B), "POST v1/dataset/check"),
+    (lambda api: api.dataset_progress(B), "GET v1/dataset/progress"),
+])
+async def test_an_unlisted_dataset_is_not_found_by_the_operation_that_asked(
+    http_server: ScriptedHTTP, client: HanamiClient, token: str, call, endpoint: str,
+) -> None:
+    http_server.on("GET", "/control/v1/dataset/all", listing(mnist(A)))
+    with pytest.raises(NotFound) as unknown:
+        await call(client.api(token))
+    assert fields(unknown.value) == not_found(B, endpoint)
+    assert [seen.path for seen in http_server.seen] == ["/control/v1/dataset/all"]
+
+
+async def test_the_audit_log_starts_at_its_first_page(http_server: ScriptedHTTP, client: HanamiClient,
+                                                      token: str) -> None:
+    http_server.on("GET", "/control/v1/audit_log", {"header": ["timestamp"], "body": []})
+    await client.api(token).audit_log()
+    await client.api(token).audit_log(3)
+    assert [seen.target for seen in http_server.seen] == ["/control/v1/audit_log?page=0",
+                                                          "/control/v1/audit_log?page=3"]
+
+
+@pytest.mark.parametrize("page", [-1, 1_000_000_001, True, 2.0])
+async def test_a_log_page_out_of_range_is_a_bad_request(http_server: ScriptedHTTP, client: HanamiClient, token: str,
+                                                        page: object) -> None:
+    with pytest.raises(BadRequest) as refused:
+        await client.api(token).audit_log(page)  # type: ignore[arg-type]
+    assert fields(refused.value) == ("Given item 'page' must be a whole number from 0 to 1000000000", 400,
+                                     "GET v1/audit_log")
+    assert http_server.seen == []
+
+
+async def test_an_upload_names_its_dataset_as_soon_as_it_exists(admin_api, hanami_files) -> None:
+    """``on_created`` hears the new dataset's uuid (so a caller can clean up after a failure), once,
+    for either kind of upload."""
+    import secrets
+
+    for upload in (lambda name, created: admin_api.upload_mnist(name, hanami_files["images"], hanami_files["labels"],
+                                                                on_created=created),
+                   lambda name, created: admin_api.upload_csv(name, hanami_files["csv"], on_created=created)):
+        heard: list[str] = []
+
+        async def created(uuid: str) -> None:
+            heard.append(uuid)
+
+        uuid = await upload(f"named {secrets.token_hex(3)}", created)
+        try:
+            assert heard == [uuid]
+        finally:
+            await admin_api.delete_dataset(uuid)
