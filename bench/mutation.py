@@ -74,6 +74,7 @@ MODULES: dict[str, list[str]] = {
     "webconsole/hanami/api.py": [
         "tests/hanami/test_api_requests.py",
         "tests/hanami/test_api_guards.py",
+        "tests/hanami/test_client_websockets.py",
         "tests/hanami/test_client_errors.py",
         "tests/hanami/test_client_guards.py",
         "tests/hanami/test_client_wire.py",

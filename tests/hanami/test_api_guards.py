@@ -4,6 +4,7 @@ or a fallback gives up."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -179,11 +180,32 @@ async def test_the_projects_of_a_user_when_hanami_fails(http_server: ScriptedHTT
 async def test_a_policy_probe_asks_for_the_endpoint_and_method(http_server: ScriptedHTTP, client: HanamiClient,
                                                                token: str) -> None:
     http_server.on("GET", "/control/v1/auth", {"id": "alice@example"}, Reply(401, "Access denied by policy"))
+    observed: list[str] = []
+    client.on_call = lambda endpoint, status, seconds, error: observed.append(endpoint)
     api = client.api(token)
     assert await api.is_allowed("v1/cluster", "DELETE") is True
     assert await api.is_allowed("v1/user/all", "PUT") is False
     assert [seen.target for seen in http_server.seen] == [
         "/control/v1/auth?endpoint=v1/cluster&http_type=1", "/control/v1/auth?endpoint=v1/user/all&http_type=5"]
+    assert observed == ["GET v1/auth", "GET v1/auth"]
+
+
+@pytest.mark.parametrize("text, sent", [("a\rb\r", "a\nb\n"), ("a\r\nb", "a\nb"), ("a\r\r\nb", "a\n\nb")])
+async def test_a_template_reaches_hanami_with_line_feeds_only(http_server: ScriptedHTTP, client: HanamiClient,
+                                                              token: str, text: str, sent: str) -> None:
+    """§6.2: a carriage return in a template is fatal to Hanami; old Mac (CR) and Windows (CRLF) line
+    ends both become LF."""
+    http_server.on("POST", "/control/v1/cluster", {"uuid": CLUSTER, "name": "c"})
+    await client.api(token).create_cluster("my cluster", text)
+    body = http_server.requests("POST", "/control/v1/cluster")[0].json()
+    assert base64.b64decode(body["template"]).decode() == sent
+
+
+async def test_an_empty_template_is_a_bad_request(http_server: ScriptedHTTP, client: HanamiClient, token: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        await client.api(token).create_cluster("my cluster", "\r\n \r")
+    assert fields(refused.value) == ("The cluster template is empty.", 400, "POST v1/cluster")
+    assert http_server.seen == []
 
 
 def test_the_claims_of_a_token(client: HanamiClient) -> None:
