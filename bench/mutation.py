@@ -46,15 +46,19 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_security.py",
     ],
     "webconsole/web/core/deps.py": [
+        "tests/console/test_csrf_origin.py",
+        "tests/console/test_session_guards.py",
+        "tests/console/test_login_effects.py",
         "tests/console/test_security.py",
         "tests/console/test_auth.py",
-        "tests/console/test_csrf_origin.py",
     ],
     "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
     "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py"],
     "webconsole/web/access/auth.py": [
-        "tests/console/test_auth.py",
         "tests/console/test_login_effects.py",
+        "tests/console/test_login_audit.py",
+        "tests/console/test_csrf_origin.py",
+        "tests/console/test_auth.py",
     ],
     "webconsole/web/datasets/upload_task.py": ["tests/console/test_datasets.py"],
     "webconsole/hanami/uploads.py": [
@@ -69,6 +73,8 @@ MODULES: dict[str, list[str]] = {
     ],
     "webconsole/hanami/api.py": [
         "tests/hanami/test_api_requests.py",
+        "tests/hanami/test_api_guards.py",
+        "tests/hanami/test_client_websockets.py",
         "tests/hanami/test_client_errors.py",
         "tests/hanami/test_client_guards.py",
         "tests/hanami/test_client_wire.py",
@@ -77,6 +83,10 @@ MODULES: dict[str, list[str]] = {
 }
 
 COPIED = ("webconsole", "templates", "static", "tests", "pyproject.toml")
+
+#: every pytest run of a mutant: quiet, in file order, and without the real-server runs (those are the
+#: suite's: a real Hanami takes seconds to start and ~1.7 GB; the same tests run on the emulator here)
+PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=", "-m", "not real_hanami"]
 
 
 def _slug(module: str) -> str:
@@ -106,7 +116,7 @@ def prepare(module: str, tests: list[str], work: Path, source: Path = ROOT) -> P
         f"only_mutate = {_toml_list([module])}\n"
         'also_copy = ["templates", "static"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(existing)}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="]\n'
+        f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
     )
     with (folder / "pyproject.toml").open("a", encoding="utf-8") as handle:
         handle.write(config)

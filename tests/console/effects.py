@@ -1,11 +1,14 @@
-"""What an action did, observed from outside the page: the backend calls made, the audit rows written.
+"""What an action did, observed from outside the page: the backend calls made, the audit rows written,
+the log lines.
 
 A test of an action asserts one of these (or the backend's own state), never only the redirect.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from webconsole.audit import AuditEntry
 
@@ -40,3 +43,18 @@ async def audit_rows(app: Any, user_id: str, action: str, since: float | None = 
     """The console's audit entries of ``user_id`` for ``action``, newest first."""
     entries = await app.state.audit.entries(user_id=user_id, since=since)
     return [entry for entry in entries if entry.action == action]
+
+
+@contextmanager
+def logged(name: str) -> Iterator[list[logging.LogRecord]]:
+    """The records of logger ``name`` while the block runs (the console installs its own root handler
+    when its app is made, so pytest's capture does not see an app made inside the test)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

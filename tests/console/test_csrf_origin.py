@@ -33,7 +33,7 @@ async def switch(client: httpx.AsyncClient, **kwargs: object) -> httpx.Response:
 
 
 def refused_with(response: httpx.Response, message: str) -> bool:
-    return response.status_code == 403 and message in response.text
+    return response.status_code == 403 and f"<p>{message}</p>" in response.text
 
 
 async def test_a_state_change_needs_this_sessions_token(console: httpx.AsyncClient) -> None:
@@ -46,6 +46,8 @@ async def test_a_state_change_needs_this_sessions_token(console: httpx.AsyncClie
         {"data": {"project_id": "admin"}, "headers": {"X-CSRF-Token": "forged"}},  # wrong header
         # a JSON body carries no form field: only the header counts
         {"json": {"project_id": "admin", "csrf_token": csrf}},
+        # a file is no token, whatever its content
+        {"data": {"project_id": "admin"}, "files": {"csrf_token": ("token.txt", csrf.encode())}},
     ]
     for case in cases:
         assert refused_with(await switch(console, **case), OUT_OF_DATE), case

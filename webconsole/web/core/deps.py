@@ -81,7 +81,8 @@ async def hanami_api(request: Request, session: CurrentSession) -> HanamiAPI:
     lets its token run out like its session.
     """
     if session.token_expires_at <= time.time():
-        raise TokenExpired("Failed to validate JWT-Token", status=401, endpoint="PUT v1/token")
+        # Hanami would refuse the token, and its renewal too: no call is made, only a login helps
+        raise TokenExpired()
     renewed = None if is_poll(request) else await renew_token_if_due(request.app, session)
     return renewed or request.app.state.hanami.api(session.token)
 
