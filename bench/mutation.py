@@ -53,7 +53,8 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_auth.py",
     ],
     "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
-    "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py"],
+    "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py",
+                                   "tests/protocol/test_idx_capacity.py"],
     "webconsole/web/access/auth.py": [
         "tests/console/test_login_effects.py",
         "tests/console/test_login_audit.py",
