@@ -58,8 +58,11 @@ MODULES: dict[str, list[str]] = {
     ],
     "webconsole/web/datasets/upload_task.py": ["tests/console/test_datasets.py"],
     "webconsole/hanami/uploads.py": [
+        "tests/hanami/test_upload_flow.py",
         "tests/hanami/test_client_websockets.py",
-        "tests/hanami/test_against_emulator.py",
+        "tests/hanami/test_against_emulator.py::test_csv_upload",
+        "tests/hanami/test_against_emulator.py::test_mnist_upload",
+        "tests/hanami/test_against_emulator.py::test_cancelled_upload_leaves_no_dataset",
     ],
     "webconsole/web/datasets/uploads.py": ["tests/console/test_datasets.py"],
     "webconsole/hanami/client.py": [
@@ -106,7 +109,7 @@ def prepare(module: str, tests: list[str], work: Path, source: Path = ROOT) -> P
         f"only_mutate = {_toml_list([module])}\n"
         'also_copy = ["templates", "static"]\n'
         f"pytest_add_cli_args_test_selection = {_toml_list(existing)}\n"
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="]\n'
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=", "-m", "not real_hanami"]\n'
     )
     with (folder / "pyproject.toml").open("a", encoding="utf-8") as handle:
         handle.write(config)
