@@ -17,10 +17,9 @@ import struct
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, in_process_console, login, wait_for
 from tests.console.effects import audit_rows
@@ -40,14 +39,6 @@ def unique(prefix: str) -> str:
 
 def csv_rows(lines: int) -> bytes:
     return b"x,y\n" + b"".join(b"%d.25,%d.5\n" % (i % 97, i % 89) for i in range(lines))
-
-
-@pytest.fixture
-def proxy(backend) -> Iterator[FaultProxy]:
-    """A loopback proxy in front of the backend, passing everything until told otherwise."""
-    faulty = FaultProxy(httpx.URL(backend.url).port).start()
-    yield faulty
-    faulty.stop()
 
 
 @asynccontextmanager
