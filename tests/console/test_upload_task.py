@@ -218,12 +218,12 @@ async def test_a_stalled_link_keeps_the_heartbeat_going(backend, hanami, proxy: 
         state = await wait_for(beat, timeout=2.5, interval=0.05)
         assert state.phase == "sending" and not state.stale
         proxy.set_mode("pass")
-        answer = await client.post(f"/datasets/uploads/{upload_id}/cancel",
-                                   data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
-        assert answer.status_code == 303
+        proxy.cut()  # the stalled link breaks: the upload fails, and its dataset is deleted at once
         state = await ended(client, upload_id)
-        assert (state.phase, state.half_dataset) == ("cancelled", "deleted")
+        assert (state.phase, state.half_dataset) == ("failed", "deleted")
+        assert state.error == "the backend closed the websocket without answering (the upload)"
         assert name not in await names_on_backend(hanami)
+        assert await leftovers(client, upload_id) == []
 
 
 async def test_hanami_unreachable_mid_upload_leaves_a_delete_owed_then_done(backend, hanami, proxy: FaultProxy,

@@ -225,6 +225,7 @@ async def test_the_other_temp_file_stays_attached_while_the_first_is_sent(
                                 keep_attached=0.05) == DS
     attached = during_images[-1]
     assert attached[0] == T_IN and attached.count(T_LABEL) >= 2 and T_IN not in attached[1:]
+    assert {init["target"] for init in ws_server.inits} == {"file_upload"}
     done = len(ws_server.inits)
     await asyncio.sleep(0.3)  # six attach intervals: none may follow the finished upload
     assert len(ws_server.inits) == done
@@ -257,8 +258,9 @@ async def test_a_temp_file_lost_while_the_other_is_sent_fails_the_upload(
     assert [seen.target for seen in http_server.requests("DELETE")] == [DELETE_TARGET]
 
 
-@pytest.mark.parametrize("init", [Reply(500, "Internal error", delay=0.3), Reply(200, {"name": "x"}, delay=0.3)],
-                         ids=["init-fails", "init-without-uuid"])
+@pytest.mark.parametrize("init", [Reply(500, "Internal error", delay=0.3), Reply(200, {"name": "x"}, delay=0.3),
+                                  Reply(200, b"[]", delay=0.3)],
+                         ids=["init-fails", "init-without-uuid", "init-not-an-object"])
 async def test_cancelled_during_an_init_that_created_nothing_deletes_nothing(
         http_server: ScriptedHTTP, ws_server: ScriptedWS, client: HanamiClient, token: str, tmp_path: Path,
         init: Reply) -> None:
