@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, in_process_console, login, wait_for
 from tests.console.effects import BackendCalls, audit_rows
 from webconsole.hanami.client import HanamiClient
+from webconsole.web.datasets.contents import LABELS_PREFIX, VALUES_PREFIX
 from webconsole.web.datasets.upload_state import CANCEL_PREFIX, STATE_PREFIX, UploadState, read_state, save_state
 from webconsole.web.datasets.upload_task import upload_tasks
 
@@ -244,7 +245,14 @@ async def test_a_csv_name_the_owner_already_has_is_refused_after_one_list(backen
                 f"1 other dataset is already called '{name}'. The lists show each with its size and upload date "
                 "so you can tell them apart; a more telling name helps, and you can delete the old one on the "
                 "datasets page."]
-            await hanami.delete_dataset(state.dataset_uuid)
+            # with the CSV gone only the MNIST namesake is left: a CSV of that name overwrites nothing
+            await hanami.delete_dataset(existing)
+            existing = state.dataset_uuid
+            csv = await post(client, "csv", name, {"csv": ("d.csv", b"a,b\n3,4\n")})
+            assert csv.status_code == 303
+            again = await _ended(client, csv.headers["location"].rsplit("/", 1)[1])
+            assert again.phase == "done" and again.warnings[0].startswith(f"1 other dataset is already called '{name}'.")
+            await hanami.delete_dataset(again.dataset_uuid)
     finally:
         await hanami.delete_dataset(existing)
 
@@ -304,12 +312,15 @@ async def test_an_accepted_upload_answers_with_its_status(backend, hanami, tmp_p
         assert browser_leg_bytes((await client.get("/metrics")).text) == len(images) + len(labels)
         page = await client.get(status_url)
         assert page.status_code == 200 and 'data-phase="done"' in page.text and "5 images of 28 × 28 pixels" in page.text
+        # what runs and results show of the dataset later: its labels, kept under its uuid
+        assert await app.state.store.get(LABELS_PREFIX + state.dataset_uuid) == bytes([0, 1, 2, 3, 4])
         await hanami.delete_dataset(state.dataset_uuid)
         csv_name = unique("accepted csv")
         plain = await post(client, "csv", csv_name, {"csv": ("c.csv", b"a,b\n1,2\n")})
         assert plain.status_code == 303 and plain.headers["location"].startswith("/datasets/uploads/")
         done = await _ended(client, plain.headers["location"].rsplit("/", 1)[1])
         assert (done.phase, done.lines, done.columns, done.warnings) == ("done", 1, ["a", "b"], [])
+        assert await app.state.store.get(VALUES_PREFIX + done.dataset_uuid) is not None
         await hanami.delete_dataset(done.dataset_uuid)
         assert list((tmp_path / "uploads").iterdir()) == []
         assert await app.state.store.keys(CANCEL_PREFIX) == []
@@ -355,8 +366,11 @@ async def test_cancel_of_a_running_upload_waits_for_its_end(backend, hanami, pro
         assert answer.status_code == 303, answer.text[:2000]
         upload_id = answer.headers["location"].rsplit("/", 1)[1]
         assert (await read_state(app.state.store, upload_id)).running
-        cancelled = await client.post(f"/datasets/uploads/{upload_id}/cancel", data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
-        assert cancelled.status_code == 303 and cancelled.headers["location"] == f"/datasets/uploads/{upload_id}"
+        assert [p.name for p in (tmp_path / "uploads").iterdir()][0].startswith("hanami-upload-")  # files kept here
+        cancelled = await client.post(f"/datasets/uploads/{upload_id}/cancel", headers={"HX-Request": "true"},
+                                      data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
+        assert cancelled.status_code == 200 and "<html" not in cancelled.text
+        assert 'data-phase="cancelled"' in cancelled.text  # the answer shows the end, not the request
         assert upload_tasks(app) == {}  # the answer came once the task had ended
         state = await read_state(app.state.store, upload_id)
         assert state is not None and state.phase == "cancelled"
