@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 from tests.hanami.hanami_scripted import Reply, ScriptedHTTP, ScriptedWS
 from tests.hanami.test_client_websockets import DS, T_IN, T_LABEL, ok, upload_routes, write
 
@@ -279,3 +280,41 @@ async def test_cancelled_during_an_init_that_created_nothing_deletes_nothing(
         await task
     assert calls.seen == [LIST, "POST v1/csv/dataset"]  # the init's answer was awaited, and nothing followed
     assert http_server.requests("DELETE") == [] and ws_server.inits == []
+
+
+async def test_a_file_that_grows_mid_upload_sends_only_the_size_announced(
+        http_server: ScriptedHTTP, ws_server: ScriptedWS, client: HanamiClient, token: str, tmp_path: Path) -> None:
+    """Hanami made room for the size given at the init: bytes appended later are not sent."""
+    upload_routes(http_server)
+    answer_every_chunk(ws_server)
+    csv = write(tmp_path / "growing.csv", SEGMENT_SIZE + 100)
+    original = csv.read_bytes()
+
+    async def progress(sent: int, total: int) -> None:
+        if sent == SEGMENT_SIZE:
+            with csv.open("ab") as handle:
+                handle.write(b"x" * SEGMENT_SIZE)
+
+    await client.api(token).upload_csv("my data", csv, progress)
+    frames = [FileUpload_Message.FromString(frame) for frame in ws_server.frames]
+    assert [(f.position, len(f.data)) for f in frames] == [(0, SEGMENT_SIZE), (SEGMENT_SIZE, 100)]
+    assert b"".join(f.data for f in frames) == original
+
+
+async def test_a_socket_closed_before_the_first_chunk_fails_on_sending(
+        http_server: ScriptedHTTP, client: HanamiClient, token: str, tmp_path: Path) -> None:
+    """Hanami accepts the websocket and closes it at once: sending the first chunk fails, named."""
+    upload_routes(http_server)
+    inits: list[str] = []
+
+    async def accept_then_close(ws: ServerConnection) -> None:
+        inits.append(str(await ws.recv()))
+        await ws.send(b'{"success": true, "uuid": "conn"}')
+        await ws.close()
+
+    async with serve(accept_then_close, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+        client.ws_url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        with pytest.raises(BackendUnavailable, match="^the backend closed the websocket$") as caught:
+            await client.api(token).upload_csv("my data", write(tmp_path / "a.csv", 10))
+    assert caught.value.endpoint == "websocket file_upload" and len(inits) == 1
+    assert [seen.target for seen in http_server.requests("DELETE")] == [DELETE_TARGET]
