@@ -280,6 +280,13 @@ async def test_cancelled_while_hanami_is_unreachable_says_the_delete_is_owed(bac
         rows = await audit_rows(app, ADMIN_ID, "dataset upload")
         assert [(row.detail, row.outcome) for row in rows] == [(f"csv dataset '{name}' cancelled", "cancelled")]
         proxy.set_mode("pass")
+        # the uploader logs in again while the delete is owed: the record takes the newer token
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as again:
+            await login(again, ADMIN_ID, ADMIN_PASSWORD)
+        (owed,) = await app.state.store.keys(OWED_PREFIX)
+        record = json.loads(await app.state.store.get(owed))
+        assert record["token_expires_at"] > time.time() and record["user_id"] == ADMIN_ID
     for uuid in (await hanami.list_datasets()).column("uuid"):
         record = (await hanami.list_datasets()).find("uuid", uuid)
         if record is not None and record["name"] == name:
