@@ -140,10 +140,13 @@ async def test_a_failed_delete_leaves_the_original_error_and_a_warning(
     assert not any("deleted again" in message for message in caplog.messages)
 
 
+@pytest.mark.parametrize("init", [Reply(200, {"name": "my data", "uuid_input_file": T_IN}), Reply(200, b"[]")],
+                         ids=["no-uuid", "not-an-object"])
 async def test_an_init_answer_without_a_dataset_uuid_creates_nothing_to_delete(
-        http_server: ScriptedHTTP, ws_server: ScriptedWS, client: HanamiClient, token: str, tmp_path: Path) -> None:
+        http_server: ScriptedHTTP, ws_server: ScriptedWS, client: HanamiClient, token: str, tmp_path: Path,
+        init: Reply) -> None:
     upload_routes(http_server)
-    http_server.on("POST", "/control/v1/csv/dataset", {"name": "my data", "uuid_input_file": T_IN})
+    http_server.on("POST", "/control/v1/csv/dataset", init)
     created: list[str] = []
 
     async def on_created(uuid: str) -> None:
@@ -317,4 +320,23 @@ async def test_a_socket_closed_before_the_first_chunk_fails_on_sending(
         with pytest.raises(BackendUnavailable, match="^the backend closed the websocket$") as caught:
             await client.api(token).upload_csv("my data", write(tmp_path / "a.csv", 10))
     assert caught.value.endpoint == "websocket file_upload" and len(inits) == 1
+    assert [seen.target for seen in http_server.requests("DELETE")] == [DELETE_TARGET]
+
+
+async def test_a_socket_closed_instead_of_a_chunk_reply_names_the_upload(
+        http_server: ScriptedHTTP, client: HanamiClient, token: str, tmp_path: Path) -> None:
+    upload_routes(http_server)
+
+    async def close_on_first_chunk(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(b'{"success": true, "uuid": "conn"}')
+        await ws.recv()  # the first chunk: no reply, the socket closes
+        await ws.close()
+
+    async with serve(close_on_first_chunk, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+        client.ws_url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        with pytest.raises(BackendUnavailable,
+                           match=r"^the backend closed the websocket without answering \(the upload\)$") as caught:
+            await client.api(token).upload_csv("my data", write(tmp_path / "a.csv", 10))
+    assert caught.value.endpoint == "websocket file_upload"
     assert [seen.target for seen in http_server.requests("DELETE")] == [DELETE_TARGET]
