@@ -146,15 +146,20 @@ async def test_an_mnist_upload_reports_its_progress_then_finalises(backend, hana
         upload_id = await start_upload(client, "mnist", name, {"images": ("i.idx3-ubyte", images),
                                                                "labels": ("l.idx1-ubyte", labels)})
         seen: list[tuple[str, int]] = []
+        owed_while_sending: set[str] = set()  # the delete noted before any byte went
 
         async def finished() -> bool:
             state = await state_of(client, upload_id)
             if not seen or seen[-1] != (state.phase, state.bytes_sent):
                 seen.append((state.phase, state.bytes_sent))
+            if state.phase == "sending" and state.bytes_sent > 0:
+                owed_while_sending.update(await app.state.store.keys(OWED_PREFIX))
             return state.phase in ("done", "failed", "cancelled")
 
         await wait_for(finished, timeout=60, interval=0.005)
         state = await ended(client, upload_id)
+        assert owed_while_sending == {OWED_PREFIX + state.dataset_uuid}
+        assert await app.state.store.keys(OWED_PREFIX) == []  # a finished upload owes nothing
         try:
             assert state.phase == "done" and state.bytes_total == total
             phases = [phase for phase, _ in seen]
