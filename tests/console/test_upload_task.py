@@ -83,6 +83,14 @@ async def sending(client: httpx.AsyncClient, upload_id: str) -> UploadState:
     return await wait_for(under_way, timeout=30, interval=0.01)
 
 
+async def sending_slowly(client: httpx.AsyncClient, proxy: FaultProxy, name: str) -> str:
+    """Start a CSV upload of ~700 KB over a slowed link; its id once bytes go to Hanami."""
+    proxy.set_mode("delay", delay=0.02)
+    upload_id = await start_upload(client, "csv", name, {"csv": ("rows.csv", csv_rows(60_000))})
+    await sending(client, upload_id)
+    return upload_id
+
+
 def backend_leg_bytes(metrics: str) -> float:
     counted = re.search(r'^hanami_console_upload_bytes_total\{leg="backend"\} (\S+)$', metrics, re.M)
     assert counted, "no backend leg in /metrics"
@@ -210,9 +218,7 @@ async def test_a_stalled_link_keeps_the_heartbeat_going(backend, hanami, proxy: 
     every second, so other replicas do not take the upload for one whose console died."""
     name = unique("task stall")
     async with console(proxy.url, tmp_path / "uploads") as client:
-        proxy.set_mode("delay", delay=0.02)
-        upload_id = await start_upload(client, "csv", name, {"csv": ("rows.csv", csv_rows(60_000))})
-        await sending(client, upload_id)
+        upload_id = await sending_slowly(client, proxy, name)
         proxy.set_mode("delay", delay=4.0)  # every further read waits 4 s
         stalled = time.time()
 
@@ -236,9 +242,7 @@ async def test_hanami_unreachable_mid_upload_leaves_a_delete_owed_then_done(back
     name = unique("task owed")
     async with console(proxy.url, tmp_path / "uploads", backend_timeout=2.0, cleanup_interval=0.3) as client:
         app = client.app  # type: ignore[attr-defined]
-        proxy.set_mode("delay", delay=0.02)
-        upload_id = await start_upload(client, "csv", name, {"csv": ("rows.csv", csv_rows(60_000))})
-        await sending(client, upload_id)
+        upload_id = await sending_slowly(client, proxy, name)
         proxy.set_mode("drop")
         proxy.cut()
         state = await ended(client, upload_id)
@@ -271,9 +275,7 @@ async def test_cancelled_while_hanami_is_unreachable_says_the_delete_is_owed(bac
     name = unique("task cancel owed")
     async with console(proxy.url, tmp_path / "uploads", backend_timeout=2.0, cleanup_interval=3600) as client:
         app = client.app  # type: ignore[attr-defined]
-        proxy.set_mode("delay", delay=0.02)
-        upload_id = await start_upload(client, "csv", name, {"csv": ("rows.csv", csv_rows(60_000))})
-        await sending(client, upload_id)
+        upload_id = await sending_slowly(client, proxy, name)
         proxy.set_mode("drop")  # new connections fail; the upload's websocket still goes on
         answer = await client.post(f"/datasets/uploads/{upload_id}/cancel", headers={"HX-Request": "true"},
                                    data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
