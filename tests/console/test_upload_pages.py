@@ -59,6 +59,15 @@ def field_errors(page: httpx.Response) -> dict[str, str]:
             re.findall(r'<p class="field-error" id="(\w+)-error">(.*?)</p>', page.text, re.S)}
 
 
+def error_box(page: httpx.Response) -> tuple[str, str, str, str]:
+    """The error page's status, title, message and request id, as shown."""
+    box = re.search(r'<div class="alert alert-error error-box" role="alert" data-status="(\d*)">\s*'
+                    r'<h1 class="error-title">(.*?)</h1>\s*<p>(.*?)</p>\s*'
+                    r'<p class="muted">Request id: <code>(.*?)</code></p>\s*</div>', page.text, re.S)
+    assert box, page.text[:3000]
+    return tuple(html.unescape(part) for part in box.groups())  # type: ignore[return-value]
+
+
 def alert(page: httpx.Response) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
 
@@ -160,8 +169,10 @@ async def test_broken_files_are_refused_named_audited_and_leave_nothing(backend,
     ("/home/me/data.csv", "data.csv"),
     ("  .hidden rows.csv. ", "hidden rows.csv"),
     ("...", "csv.data"),
+    ("exports\\rows.csv", "rows.csv"),  # a Windows path without a drive (python-multipart drops "C:\\…")
+    ("Xray rows.csvX", "Xray rows.csvX"),
     ("r" * 200 + ".csv", "r" * 120),
-], ids=["path", "dots-and-spaces", "nothing-left", "long"])
+], ids=["path", "dots-and-spaces", "nothing-left", "windows-path", "letters-kept", "long"])
 async def test_a_file_name_is_made_safe(backend, tmp_path: Path, filename: str, shown: str) -> None:
     async with console(backend.url, tmp_path / "uploads") as client:
         page = await post(client, "csv", "bad csv", {"csv": (filename, BROKEN_CSV)})
@@ -346,12 +357,17 @@ async def test_status_and_cancel_are_for_the_session_that_started_it(backend, ha
         await save_state(app.state.store, odd)
         for url in ("/datasets/uploads/short_id_15char", f"/datasets/uploads/{'x' * 16}", "/datasets/uploads/a.b.c"):
             page = await client.get(url)
-            assert page.status_code == 404 and NOT_FOUND in alert(page), url
+            assert page.status_code == 404, url
+            assert error_box(page) == ("404", "Not found", NOT_FOUND, page.headers["X-Request-ID"]), url
+        # a status poll of a gone upload gets the error box alone, for the page to show in place
+        poll = await client.get(f"/datasets/uploads/{'x' * 16}", headers={"HX-Request": "true"})
+        assert poll.status_code == 404 and "<html" not in poll.text and "backend-message" not in poll.text
+        assert error_box(poll) == ("404", "Not found", NOT_FOUND, poll.headers["X-Request-ID"])
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://console.test") as other:
             other_csrf = await login(other, ADMIN_ID, ADMIN_PASSWORD)  # the same user in another session
             page = await other.get(f"/datasets/uploads/{upload_id}")
-            assert page.status_code == 404 and "Not found" in page.text and NOT_FOUND in alert(page)
+            assert page.status_code == 404 and error_box(page)[1:3] == ("Not found", NOT_FOUND)
             refused = await other.post(f"/datasets/uploads/{upload_id}/cancel", data={"csrf_token": other_csrf})
             assert refused.status_code == 404
 
