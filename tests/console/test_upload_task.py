@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import calendar
 import json
+import logging
 import re
 import secrets
+import shutil
 import struct
 import time
 from contextlib import asynccontextmanager
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, in_process_console, login, wait_for
 from tests.console.effects import audit_rows
@@ -211,6 +214,29 @@ async def test_a_cancel_made_on_another_replica_stops_the_upload(backend, hanami
             page = await second.get(f"/datasets/uploads/{upload_id}", headers={"HX-Request": "true"})
             assert 'data-phase="cancelled"' in page.text
     assert list((tmp_path / "a").iterdir()) == []
+
+
+async def test_files_lost_on_the_console_fail_the_upload_plainly(backend, hanami, proxy: FaultProxy, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Not Hanami's fault: the checked files vanish from the console's upload folder before they
+    are sent. The person reads a plain message, the operator gets the traceback, nothing is kept."""
+    name = unique("task lost files")
+    proxy.set_mode("delay", delay=0.05)  # the init and the websocket take a while: the files go first
+    async with console(proxy.url, tmp_path / "uploads") as client:
+        app = client.app  # type: ignore[attr-defined]
+        logging.getLogger().addHandler(caplog.handler)  # create_app installed the console's own handler
+        upload_id = await start_upload(client, "csv", name, {"csv": ("rows.csv", csv_rows(1000))})
+        for folder in (tmp_path / "uploads").iterdir():
+            shutil.rmtree(folder)
+        state = await ended(client, upload_id)
+        assert (state.phase, state.error) == ("failed", "The console failed while sending the files (FileNotFoundError).")
+        rows = await audit_rows(app, ADMIN_ID, "dataset upload")
+        assert [(row.detail, row.outcome) for row in rows] == [(f"csv dataset '{name}': FileNotFoundError", "failed")]
+        logged = [r for r in caplog.records if r.name == "webconsole.uploads" and r.levelno == logging.ERROR]
+        assert [r.getMessage() for r in logged] == [f"upload {upload_id} failed"]
+        assert logged[0].exc_info is not None and logged[0].exc_info[0] is FileNotFoundError
+        assert name not in await names_on_backend(hanami)
+        assert await leftovers(client, upload_id) == []
 
 
 async def test_a_stalled_link_keeps_the_heartbeat_going(backend, hanami, proxy: FaultProxy, tmp_path: Path) -> None:
