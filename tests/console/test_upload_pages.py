@@ -184,7 +184,16 @@ async def test_a_body_that_is_not_a_proper_upload_is_refused(backend, tmp_path: 
         form = await client.post("/datasets/upload", data={"csrf_token": client.csrf, "kind": "csv",  # type: ignore[attr-defined]
                                                            "name": "urlencoded"})
         assert form.status_code == 400
-        assert "Upload refused" in form.text and "The upload must be sent as a multipart form." in alert(form)
+        assert error_box(form) == ("400", "Upload refused", "The upload must be sent as a multipart form.",
+                                   form.headers["X-Request-ID"])
+        # sent by htmx: the error box alone; with no content type at all: the same refusal
+        fragment = await client.post("/datasets/upload", headers={"HX-Request": "true"},
+                                     data={"csrf_token": client.csrf})  # type: ignore[attr-defined]
+        assert fragment.status_code == 400 and "<html" not in fragment.text
+        assert error_box(fragment) == ("400", "Upload refused", "The upload must be sent as a multipart form.",
+                                       fragment.headers["X-Request-ID"])
+        bare = await client.post("/datasets/upload", content=b"")
+        assert bare.status_code == 400 and error_box(bare)[2] == "The upload must be sent as a multipart form."
         three = await post(client, "mnist", "three files", {key: (f"{key}.bin", b"x") for key in ("images", "labels",
                                                                                                   "csv")})
         assert three.status_code == 400
