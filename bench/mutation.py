@@ -61,12 +61,22 @@ MODULES: dict[str, list[str]] = {
         "tests/console/test_csrf_origin.py",
         "tests/console/test_auth.py",
     ],
-    "webconsole/web/datasets/upload_task.py": ["tests/console/test_datasets.py"],
-    "webconsole/hanami/uploads.py": [
-        "tests/hanami/test_client_websockets.py",
-        "tests/hanami/test_against_emulator.py",
+    "webconsole/web/datasets/upload_task.py": [
+        "tests/console/test_upload_task.py",
+        "tests/console/test_upload_pages.py::test_cancel_of_a_running_upload_waits_for_its_end",
+        "tests/console/test_datasets.py::test_temporary_files_are_removed_in_every_outcome",
     ],
-    "webconsole/web/datasets/uploads.py": ["tests/console/test_datasets.py"],
+    "webconsole/hanami/uploads.py": [
+        "tests/hanami/test_upload_flow.py",
+        "tests/hanami/test_client_websockets.py",
+        "tests/hanami/test_against_emulator.py::test_csv_upload",
+        "tests/hanami/test_against_emulator.py::test_mnist_upload",
+        "tests/hanami/test_against_emulator.py::test_cancelled_upload_leaves_no_dataset",
+    ],
+    "webconsole/web/datasets/uploads.py": [
+        "tests/console/test_upload_pages.py",
+        "tests/console/test_datasets.py",
+    ],
     "webconsole/hanami/client.py": [
         "tests/hanami/test_client_errors.py",
         "tests/hanami/test_client_guards.py",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD
+from tests.faults.proxy import FaultProxy
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 
 
@@ -36,3 +38,12 @@ async def member(hanami: HanamiAPI) -> AsyncIterator[tuple[str, str]]:
         if user in {row["id"] for row in (await hanami.list_users()).records()}:
             await hanami.delete_user(user)
         await hanami.delete_project(project)
+
+
+@pytest.fixture
+def proxy(backend) -> Iterator[FaultProxy]:
+    """A misbehaving loopback proxy in front of the backend (``tests/faults/proxy.py``), passing
+    everything until told otherwise: point a console at ``proxy.url`` for a slow or broken link."""
+    faulty = FaultProxy(httpx.URL(backend.url).port).start()
+    yield faulty
+    faulty.stop()
