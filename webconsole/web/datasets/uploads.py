@@ -29,9 +29,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import Message
 
 from webconsole.hanami.client import HanamiAPI
 from webconsole.protocol.csvdata import validate_csv
@@ -41,6 +40,7 @@ from webconsole.web.core.deps import client_address
 from webconsole.web.core.deps import CurrentSession, Hanami, csrf_protect, require_session, resource_router
 from webconsole.web.core.once import submitted_once
 from webconsole.web.core.render import is_htmx, render, url_path
+from webconsole.web.core.security import BodyTooLarge
 from webconsole.web.datasets.contents import DatasetContents, read_contents, read_csv_values
 from webconsole.web.datasets.upload_state import (
     CANCEL_PREFIX,
@@ -107,42 +107,22 @@ class NotFoundPage(Exception):
 async def parse_upload_form(request: Request) -> None:
     """Parse the multipart body with tight limits (spooled to disk past 1 MB per file).
 
-    The body may be at most two files of ``max_upload_bytes`` plus 1 MB of form fields and
-    framing; a larger one is refused while it is read (also when it comes without a
-    Content-Length, chunked), not after it sits on disk.
+    Its size is bounded before it reaches the route: ``BodyLimitMiddleware`` stops reading a logged-in
+    session's multipart body past two files of ``max_upload_bytes`` plus 1 MB of fields and framing
+    (also a chunked one without a Content-Length), so nothing larger ever sits on disk.
     """
-    settings = request.app.state.settings
-    budget = 2 * settings.max_upload_bytes + (1 << 20)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > budget:
-        raise TooLarge(settings.max_upload_bytes)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadUpload("The upload must be sent as a multipart form.")
-    receive, received = request._receive, 0  # noqa: SLF001 - Starlette offers no body-size limit
-
-    async def limited() -> Message:
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > budget:
-            raise TooLarge(settings.max_upload_bytes)
-        return message
-
-    request._receive = limited  # noqa: SLF001
     try:
         await request.form(max_files=2, max_fields=10)
-    except MultiPartException as exc:
-        raise BadUpload(f"The upload could not be read: {exc.message}") from None
+    except BodyTooLarge:
+        raise
+    except HTTPException as exc:  # Starlette's answer to a form past its limits or malformed
+        raise BadUpload(f"The upload could not be read: {exc.detail}") from None
     except ClientDisconnect:
         # the browser cancelled (or lost its connection) mid-upload: normal, not an error
         log.info("upload aborted by the browser")
         raise BadUpload("The browser stopped sending the upload.") from None
-
-
-class TooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.limit = limit
 
 
 class BadUpload(Exception):
@@ -323,17 +303,14 @@ def setup(app: FastAPI) -> None:
     app.include_router(upload_router)
 
     async def bad_upload(request: Request, exc: Exception) -> Response:
-        message = (f"A file is larger than the console accepts ({exc.limit} bytes per file)."
-                   if isinstance(exc, TooLarge) else getattr(exc, "message", "The upload was refused."))
+        assert isinstance(exc, BadUpload)
         return await render(
             request, "error.html",
-            {"status": 413 if isinstance(exc, TooLarge) else 400, "title": "Upload refused",
-             "message": message, "detail": "", "preformatted": False,
-             "request_id": getattr(request.state, "request_id", "")},
-            block="alert", status_code=413 if isinstance(exc, TooLarge) else 400,
+            {"status": 400, "title": "Upload refused", "message": exc.message, "detail": "",
+             "preformatted": False, "request_id": getattr(request.state, "request_id", "")},
+            block="alert", status_code=400,
         )
 
-    app.add_exception_handler(TooLarge, bad_upload)
     app.add_exception_handler(BadUpload, bad_upload)
     app.add_exception_handler(NotFoundPage, _not_found)
 
