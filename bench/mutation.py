@@ -54,7 +54,7 @@ MODULES: dict[str, list[str]] = {
     ],
     "webconsole/protocol/csvdata.py": ["tests/protocol/test_csvdata.py", "tests/protocol/test_csvdata_messages.py"],
     "webconsole/protocol/idx.py": ["tests/protocol/test_idx.py", "tests/protocol/test_idx_messages.py",
-                                   "tests/protocol/test_idx_capacity.py"],
+                                   "tests/protocol/test_idx_capacity.py", "tests/protocol/test_idx_reading.py"],
     "webconsole/web/access/auth.py": [
         "tests/console/test_login_effects.py",
         "tests/console/test_login_audit.py",
