@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, run_sync
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, SlowLink, run_sync
 from webconsole.hanami.client import HanamiClient
 
 # Record the highest value the browser -> console progress bar reaches (it is replaced by the
@@ -148,34 +148,35 @@ def test_upload_csv_and_mnist_refuse_broken_files_and_delete(
 def test_cancel_during_the_browser_leg_sends_nothing(
     page: Page, console_server: ConsoleServer, backend, tmp_path: Path
 ) -> None:
-    """A slow network (throttled through the DevTools protocol) leaves time to watch the progress
-    figures and press Cancel: the request is aborted and nothing reaches Hanami."""
+    """A slow link between the browser and the console (a throttling relay on loopback: every
+    byte of the body waits its turn, however busy the machine) leaves time to watch the progress
+    figures and press Cancel while the file is on its way: the request is aborted and nothing
+    reaches Hanami."""
     name = f"browser aborted {secrets.token_hex(3)}"
     big = tmp_path / "slow.csv"
     big.write_bytes(b"a,b\n" + b"".join(b"%d.25,%d\n" % (i, i % 10) for i in range(300_000)))  # ~3.5 MB
-    browser_login(page, console_server.url)
-    page.goto(console_server.url + "/datasets/upload")
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 256 * 1024})
-    form = page.get_by_test_id("csv-form")
-    form.get_by_label("Dataset name").fill(name)
-    form.get_by_label("CSV file").set_input_files(str(big))
-    form.get_by_role("button", name="Upload CSV dataset").click()
-    transfer = page.locator("#browser-transfer")
-    expect(transfer).to_be_visible()
-    expect(page.locator("#browser-rate")).to_contain_text("MB/s")
-    expect(page.locator("#browser-left")).to_contain_text("left")
-    page.get_by_role("button", name="Cancel").click()
-    expect(page.get_by_role("status").filter(has_text="Upload cancelled")).to_be_visible()
-    expect(transfer).to_be_hidden()
-    expect(form.get_by_role("button", name="Upload CSV dataset")).to_be_enabled()
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    # the console answers the next request normally and Hanami never got this upload (checked by
-    # name: the backend is shared with other tests, whose uploads may still be converting)
-    page.goto(console_server.url + "/datasets")
+    link = SlowLink(console_server.url, rate=256 * 1024).start()  # ~14 s for the file
+    try:
+        browser_login(page, link.url)
+        page.goto(link.url + "/datasets/upload")
+        form = page.get_by_test_id("csv-form")
+        form.get_by_label("Dataset name").fill(name)
+        form.get_by_label("CSV file").set_input_files(str(big))
+        form.get_by_role("button", name="Upload CSV dataset").click()
+        transfer = page.locator("#browser-transfer")
+        expect(transfer).to_be_visible()
+        expect(page.locator("#browser-rate")).to_contain_text("MB/s")
+        expect(page.locator("#browser-left")).to_contain_text("left")
+        page.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_role("status").filter(has_text="Upload cancelled. Nothing was sent to Hanami.")) \
+            .to_be_visible()
+        expect(transfer).to_be_hidden()
+        expect(form.get_by_role("button", name="Upload CSV dataset")).to_be_enabled()
+        # the console answers the next request normally and Hanami never got this upload (checked by
+        # name: the backend is shared with other tests, whose uploads may still be converting)
+        page.goto(link.url + "/datasets")
+    finally:
+        link.stop()
     assert name not in {row["name"] for row in backend_datasets(backend.url).values()}
     assert page.console_errors == []  # type: ignore[attr-defined]
 
