@@ -20,12 +20,13 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, InputError, NotFound
 from webconsole.web.core.deps import client_address
 from webconsole.web.core.render import safe_next
+from webconsole.web.clusters.busy import UNFINISHED
 from webconsole.web.clusters.memory import dataset_facts, known_template, label_datasets
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.render import is_htmx, is_poll, redirect, render, url_path
 from webconsole.web.core.once import submitted_once
 from webconsole.web.tasks.fit import known_shape, pairing_problem
-from webconsole.web.tasks.rows import RUNNING, any_running, cluster_task_rows, remember_task
+from webconsole.web.tasks.rows import any_running, cluster_task_rows, remember_task
 
 router = resource_router()
 
@@ -127,7 +128,7 @@ async def detail(request: Request, cluster_uuid: str, task_uuid: str, session: C
             status_code=404,
             detail="This task is not listed any more: it was deleted, its cluster was deleted, or Hanami restarted.",
         )
-    running = task["state"] in RUNNING
+    running = task["state"] in UNFINISHED
     context = {"cluster": cluster_context(request, cluster_uuid, cluster), "task": task, "running": running}
     status = STOP_POLLING if is_htmx(request) and is_poll(request) and not running else 200
     return await render(request, "tasks/detail.html", context, block="task_status", status_code=status)

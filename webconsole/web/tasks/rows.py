@@ -23,7 +23,6 @@ from webconsole.web.core.humanize import human_duration
 
 META_PREFIX = TASK_PREFIX  # tasks do not survive a backend restart anyway (Q-T7)
 CHECKPOINT_KINDS = ("checkpoint save", "checkpoint restore")
-RUNNING = UNFINISHED  # an aborted task keeps running (Q-T4)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -111,4 +110,4 @@ async def cluster_task_rows(request: Request, api: HanamiAPI, cluster_uuid: str)
 
 
 def any_running(rows: list[dict[str, Any]]) -> bool:
-    return any(row["state"] in RUNNING for row in rows)
+    return any(row["state"] in UNFINISHED for row in rows)  # an aborted task keeps running (Q-T4)
