@@ -40,11 +40,15 @@ def read_header(path: Path) -> dict[str, Any]:
         return json.loads(fh.read(size))
 
 
+def idx_image_dims(images: bytes) -> tuple[int, int, int]:
+    """(count, rows, columns) of an IDX image file, read blindly like Hanami (fields at 4/8/12)."""
+    count, rows, cols = (int.from_bytes(images[at:at + 4], "big") for at in (4, 8, 12))
+    return count, rows, cols
+
+
 def mnist_from_idx(images: bytes, labels: bytes) -> tuple[dict[str, Any], np.ndarray]:
-    """Reads the two IDX temp files like Hanami's finalize (§4.28): header fields at 4/8/12."""
-    count = int.from_bytes(images[4:8], "big")
-    rows = int.from_bytes(images[8:12], "big")
-    cols = int.from_bytes(images[12:16], "big")
+    """Reads the two IDX temp files like Hanami's finalize (§4.28)."""
+    count, rows, cols = idx_image_dims(images)
     pixels = rows * cols
     body = np.frombuffer(images, dtype=np.uint8, count=count * pixels, offset=16)
     label_values = np.frombuffer(labels, dtype=np.uint8, count=count, offset=8)

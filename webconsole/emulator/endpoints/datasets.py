@@ -11,7 +11,7 @@ import numpy as np
 from webconsole.protocol.idx import hanami_mnist_capacity
 
 from ..core import ApiError, Context, Crash, route, table
-from ..datafiles import mnist_from_idx, read_datafile, read_header, write_datafile
+from ..datafiles import idx_image_dims, mnist_from_idx, read_datafile, read_header, write_datafile
 from ..runtime import new_uuid
 from .tasks import dataset_not_found
 
@@ -74,7 +74,7 @@ def finalize_mnist(ctx: Context) -> dict[str, Any]:
     row = _visible(ctx, v["uuid"])
     images = _take_temp(ctx, v["uuid_input_file"], "Input-data")
     labels = _take_temp(ctx, v["uuid_label_file"], "Label-data")
-    count, rows, cols = (int.from_bytes(images[at:at + 4], "big") for at in (4, 8, 12))
+    count, rows, cols = idx_image_dims(images)
     capacity = hanami_mnist_capacity(rows, cols)
     if ctx.backend.config.faithful and capacity is not None and count > capacity:
         raise Crash(f"MNIST finalize of {count} images overflows Hanami's conversion buffer ({capacity} fit)")
