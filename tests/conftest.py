@@ -325,6 +325,12 @@ class SlowLink:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        # Relays still open end here, on their own loop, before it closes.
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -218,12 +218,15 @@ async def test_console_killed_mid_upload_is_lost_promptly_and_swept(
             assert "hx-trigger" not in page.text
             proxy.set_mode("pass")
 
-            async def swept() -> bool:
-                return name not in await names_on_backend(hanami)
+            async def swept() -> httpx.Response | None:
+                page = await status_page(other, upload_id)
+                return page if "was deleted from Hanami" in html.unescape(page.text) else None
 
-            await wait_for(swept, timeout=20)
-            page = await status_page(other, upload_id)
+            # The sweep deletes on Hanami first and records it after: wait for the record, then
+            # check the effect it reports.
+            page = await wait_for(swept, timeout=20)
             assert_a_message_not_a_traceback(page, "The half-made dataset was deleted from Hanami")
+            assert name not in await names_on_backend(hanami)
     finally:
         if doomed.process.poll() is None:
             doomed.kill()
@@ -282,14 +285,16 @@ async def test_a_replica_started_later_sweeps_what_is_owed(
     later = ConsoleServer(console_settings(backend.url, session_store_url=store_url,
                                            cleanup_interval=3600)).start()
     try:
-        async def swept() -> bool:
-            return name not in await names_on_backend(hanami)
+        async def swept() -> httpx.Response | None:
+            page = await status_page(browser, upload_id)
+            return page if "deleted once Hanami answered again" in page.text else None
 
-        await wait_for(swept, timeout=20)
+        # The sweep deletes on Hanami first and records it after: wait for the record.
+        page = await wait_for(swept, timeout=20)
     finally:
         later.stop()
-    page = await status_page(browser, upload_id)
     assert_a_message_not_a_traceback(page, "deleted once Hanami answered again")
+    assert name not in await names_on_backend(hanami)
 
 
 # -- the direct-IO bridge --------------------------------------------------------------------------
