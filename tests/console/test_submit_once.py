@@ -35,9 +35,8 @@ async def hanami(backend) -> AsyncIterator[HanamiAPI]:
 
 @pytest.fixture
 async def cluster(hanami: HanamiAPI, digits: str) -> AsyncIterator[dict]:
-    # Set up after the dataset, so it is removed first, and only once its tasks have run: a real
-    # Hanami 0.4.1 ends its process when the dataset or the cluster of a queued or running train task
-    # is deleted.
+    # Removed only once its tasks have run: a real Hanami 0.4.1 ends its process when the cluster of
+    # a queued or running train task is deleted (its dataset may go at any time: tasks hold a copy).
     created = await hanami.create_cluster(f"once_{secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
     yield created
 

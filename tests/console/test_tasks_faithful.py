@@ -4,6 +4,8 @@ the console's flow must never hit one of them."""
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 import secrets
 import uuid as uuidlib
@@ -24,6 +26,7 @@ from tests.conftest import (
 )
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiClient
+from webconsole.hanami.errors import Conflict
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 
 ROW = re.compile(r'<tr data-task="([0-9a-f-]{36})" data-state="(\w+)">')
@@ -93,3 +96,72 @@ async def test_workflow_never_triggers_a_backend_crash(faithful_client, backend:
         finally:
             await api.delete_cluster(cluster)
             await api.delete_dataset(dataset)
+
+
+async def test_a_queued_checkpoint_save_is_never_removed(faithful_client, backend: Backend, demo_files) -> None:
+    """Removing a queued checkpoint save stalls a real Hanami's queue and then ends it (the faithful
+    emulator drops the connection): the console offers no way to do it, refuses the POSTs without a
+    call to Hanami, and removes the other queued tasks around it."""
+    from tests.console.effects import BackendCalls
+
+    tag = secrets.token_hex(3)
+    async with HanamiClient(backend.url) as hanami:
+        api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
+        dataset = await api.upload_mnist(f"save digits {tag}", demo_files.small_images, demo_files.small_labels)
+        cluster = (await api.create_cluster(f"queued save {tag}", EXAMPLE_MNIST_TEMPLATE))["uuid"]
+        save_uuid = ""
+        try:
+            csrf = await login(faithful_client, ADMIN_ID, ADMIN_PASSWORD)
+            base = f"/clusters/{cluster}/tasks"
+            await api.set_mode(cluster, "DIRECT")  # everything stays queued
+            saved = await faithful_client.post(f"/clusters/{cluster}/save", data={
+                "csrf_token": csrf, "checkpoint_name": f"queued point {tag}"})
+            assert saved.status_code == 303
+            queued = await faithful_client.post("/tasks/new", data={
+                "csrf_token": csrf, "name": f"around {tag}", "type": "train", "cluster_uuid": cluster,
+                "dataset_uuid": dataset, "repeat": "2"})
+            assert queued.status_code == 303
+            listing = await faithful_client.get(base)
+            rows = ROW.findall(listing.text)
+            assert [state for _, state in rows] == ["queued"] * 3
+            save_uuid = rows[0][0]  # queued first
+            row = listing.text.split(f'data-task="{save_uuid}"')[1].split("</tr>")[0]
+            assert "runs in its turn" in row and "/delete" not in row
+            assert 'data-testid="delete-queued"' in listing.text  # the two train tasks can go
+
+            confirm = await faithful_client.get(f"{base}/{save_uuid}/delete")
+            assert confirm.status_code == 200 and 'data-testid="task-kept"' in confirm.text
+            assert 'class="button-danger"' not in confirm.text
+            bulk = await faithful_client.get(f"/clusters/{cluster}/queue/delete")
+            assert f'value="{save_uuid}"' not in bulk.text and 'data-testid="kept-in-queue"' in bulk.text
+            assert len(re.findall(r'name="task_uuid"', bulk.text)) == 2
+
+            calls = BackendCalls(faithful_client._transport.app)  # type: ignore[attr-defined]
+            single = await faithful_client.post(f"{base}/{save_uuid}/delete", data={"csrf_token": csrf})
+            assert single.status_code == 303 and calls.count("DELETE v1/task") == 0
+            everything = [uuid for uuid, _ in rows]
+            removed = await faithful_client.post(f"/clusters/{cluster}/queue/delete",
+                                                 data={"csrf_token": csrf, "task_uuid": everything})
+            assert removed.status_code == 303 and calls.count("DELETE v1/task") == 2
+            calls.stop()
+            left = (await api.list_tasks(cluster)).records()
+            assert [(row["uuid"], row["state"]) for row in left] == [(save_uuid, "queued")]
+            await api.auth()  # the backend is still alive
+
+            await api.set_mode(cluster, "TASK")
+
+            async def saved_point() -> bool:
+                return any(row["uuid"] == save_uuid for row in (await api.list_checkpoints()).records())
+
+            await wait_for(saved_point, timeout=60)
+        finally:
+            async def idle() -> bool:
+                return all(row["state"] == "finished" for row in (await api.list_tasks(cluster)).records())
+
+            with contextlib.suppress(Conflict):  # in TASK mode already
+                await api.set_mode(cluster, "TASK")
+            await wait_for(idle, timeout=60)
+            await api.delete_cluster(cluster)
+            await api.delete_dataset(dataset)
+            if save_uuid:
+                await api.delete_checkpoint(save_uuid)

@@ -170,6 +170,9 @@ async def delete(
     elif task["state"] == "aborted":
         # Deleting an aborted task that still runs pulls bookkeeping from under it (§4.26): refuse.
         session.flash(f"Abort of {label} was already requested; remove it once it has finished.", "info")
+    elif not task["removable"]:
+        session.flash(f"{label} stays in the queue: removing a queued checkpoint save can crash Hanami. "
+                      "Delete the checkpoint once it has been saved.", "info")
     else:
         await api.delete_task(task_uuid, cluster_uuid)
         action = "abort task" if task["state"] == "active" else "delete task"
@@ -196,9 +199,11 @@ async def delete_queued_confirm(request: Request, cluster_uuid: str, session: Cu
     """The queued tasks of a cluster with a check box each (all ticked): choose, then confirm."""
     checked_uuid(cluster_uuid)
     cluster, rows = await asyncio.gather(api.get_cluster(cluster_uuid), cluster_task_rows(request, api, cluster_uuid))
+    queued = [row for row in rows if row["state"] == "queued"]
     context = {
         "cluster": cluster_context(request, cluster_uuid, cluster),
-        "queued": [row for row in rows if row["state"] == "queued"],
+        "queued": [row for row in queued if row["removable"]],
+        "kept": [row for row in queued if not row["removable"]],
         "next": safe_next(request.query_params.get("next")) if request.query_params.get("next") else "",
     }
     return await render(request, "tasks/delete_queued.html", context)
@@ -214,7 +219,7 @@ async def delete_queued(request: Request, cluster_uuid: str, session: CurrentSes
     target = (safe_next(next_url) if isinstance(next_url, str) and next_url
               else url_path(request, "cluster_tasks", cluster_uuid=cluster_uuid))
     rows = await cluster_task_rows(request, api, cluster_uuid)
-    still_queued = [row for row in rows if row["uuid"] in chosen and row["state"] == "queued"]
+    still_queued = [row for row in rows if row["uuid"] in chosen and row["state"] == "queued" and row["removable"]]
     removed: list[str] = []
     for row in still_queued:
         try:
@@ -230,7 +235,8 @@ async def delete_queued(request: Request, cluster_uuid: str, session: CurrentSes
     skipped = len(chosen) - len(removed)
     message = f"Removed {len(removed)} queued task{'s' if len(removed) != 1 else ''}."
     if skipped:
-        message += f" {skipped} had started, finished or gone meanwhile and were left as they are."
+        message += (f" {skipped} had started, finished or gone meanwhile, or are checkpoint saves that"
+                    " must not be removed, and were left as they are.")
     session.flash(message, "success" if removed else "info")
     await request.app.state.sessions.save(session)
     return redirect(request, target)

@@ -23,6 +23,10 @@ from webconsole.web.core.humanize import human_duration
 
 META_PREFIX = TASK_PREFIX  # tasks do not survive a backend restart anyway (Q-T7)
 CHECKPOINT_KINDS = ("checkpoint save", "checkpoint restore")
+# Removing a queued checkpoint save stalls the cluster's queue and then ends a real Hanami 0.4.1
+# (the faithful emulator drops the connection): such a task waits for its turn. The console knows
+# the kind of the tasks it queued only; Hanami's task list does not say it.
+KEPT_IN_QUEUE = ("checkpoint save",)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -86,6 +90,7 @@ def task_row(record: dict[str, Any], meta: dict[str, Any] | None, results: set[s
         "duration": duration, "name": meta.get("name", ""), "type": kind, "did_nothing": did_nothing,
         "dataset_name": meta.get("dataset_name", ""), "seq": meta.get("seq"),
         "result_uuid": uuid if uuid in results else None,
+        "removable": not (state == "queued" and kind in KEPT_IN_QUEUE),
     }
 
 
