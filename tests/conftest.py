@@ -468,6 +468,17 @@ async def login(client: httpx.AsyncClient, user_id: str, password: str) -> str:
     return csrf_from(home.text)
 
 
+async def declare_template(client: httpx.AsyncClient, cluster_uuid: str, template: str) -> None:
+    """Tell the console the template of a cluster a test made through Hanami directly, as a user does
+    on the cluster's direct IO page (the console queues tasks only on clusters whose template it
+    knows). Logs in on a client of its own, so ``client``'s session is left as it was."""
+    async with httpx.AsyncClient(transport=client._transport, base_url=client.base_url) as other:
+        csrf = await login(other, ADMIN_ID, ADMIN_PASSWORD)
+        declared = await other.post(f"/clusters/{cluster_uuid}/direct/template",
+                                    data={"csrf_token": csrf, "template": template})
+        assert declared.status_code == 303, declared.text[:1000]
+
+
 def run_sync(coroutine_function, *args: object) -> object:
     """Run async set-up code from a sync (Playwright) test: in its own thread and event loop."""
     result: dict[str, object] = {}

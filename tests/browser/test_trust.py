@@ -12,7 +12,7 @@ from tests.browser.conftest import browser_login
 from tests.browser.test_datasets_upload import upload_and_wait
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, run_sync
 from webconsole.hanami.client import HanamiClient
-from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 
 def _backend(backend_url: str, work):
@@ -72,13 +72,12 @@ def test_accuracy_against_another_size_is_called_out_and_same_names_told_apart(
     name = f"digits {tag}"
 
     async def set_up(api):
-        first = await api.upload_mnist(name, demo_files.test_images, demo_files.test_labels)
-        cluster = await api.create_cluster(f"guesser {tag}", EXAMPLE_MNIST_TEMPLATE)
-        return first, cluster["uuid"]
+        return await api.upload_mnist(name, demo_files.test_images, demo_files.test_labels)
 
-    held_out, cluster_uuid = _backend(backend.url, set_up)
+    held_out = _backend(backend.url, set_up)
     made, results = [held_out], []
     browser_login(page, base)
+    cluster_uuid = _create_cluster_in_console(page, base, f"guesser {tag}")
     try:
         # A second dataset of the same name, through the console: accepted, with a warning.
         page.goto(base + "/datasets/upload?kind=mnist")
@@ -160,10 +159,11 @@ def test_checkpoint_panels_refresh_when_the_save_task_ends(
 
 
 def test_a_task_that_did_nothing_is_flagged(page: Page, emulator, demo_files, tmp_path) -> None:
-    """On the embedded backend only: queued on a cluster whose template the console does not know, a
-    CSV of 400 rows on the MNIST template "finishes" having done nothing. A real Hanami 0.4.1 ends its
-    process on that pairing instead (seen on its test server), so there the console can only refuse
-    what it can check (above)."""
+    """On the embedded backend only: a user declares the wrong template for a cluster made outside
+    the console (the CSV template, for an MNIST cluster), so the console's check passes, and a CSV of
+    400 rows on the 784 inputs "finishes" having done nothing. The list must not show that as a
+    success. A real Hanami 0.4.1 ends its process on that pairing instead, which is why the console
+    queues tasks only on clusters whose template it knows (test_tasks_faithful)."""
     server = ConsoleServer(console_settings(emulator.url)).start()
     base, tag = server.url, secrets.token_hex(3)
 
@@ -175,9 +175,14 @@ def test_a_task_that_did_nothing_is_flagged(page: Page, emulator, demo_files, tm
     csv_uuid, outside_uuid = _backend(emulator.url, set_up)
     try:
         browser_login(page, base)
-        # A cluster made outside the console: its template is unknown, so the task is queued, and it
-        # "finishes" at once having done nothing: the list must not show that as a success.
         page.goto(f"{base}/tasks/new?cluster_uuid={outside_uuid}&type=train")
+        expect(page.get_by_test_id("template-unknown")).to_be_visible()
+        page.get_by_test_id("template-unknown").get_by_role("link", name="cluster's direct IO page").click()
+        page.get_by_label("Template", exact=True).fill(EXAMPLE_CSV_TEMPLATE)  # the wrong one
+        page.get_by_role("button", name="Use this template").click()
+        expect(page.get_by_text("The console now knows this cluster's bricks.")).to_be_visible()
+        page.goto(f"{base}/tasks/new?cluster_uuid={outside_uuid}&type=train")
+        expect(page.get_by_test_id("template-unknown")).to_have_count(0)
         page.get_by_label("Dataset", exact=True).select_option(label=f"short curve {tag} (csv)")
         page.get_by_label("Task name", exact=True).fill("empty training")
         page.get_by_role("button", name="Queue task").click()

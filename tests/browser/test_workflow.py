@@ -8,9 +8,9 @@ import secrets
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
+from tests.browser.test_trust import _create_cluster_in_console
 from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, run_sync
 from webconsole.hanami.client import HanamiClient
-from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
 
 
 def _set_up(backend_url: str, demo_files, tag: str) -> dict[str, str]:
@@ -19,8 +19,7 @@ def _set_up(backend_url: str, demo_files, tag: str) -> dict[str, str]:
             api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
             train = await api.upload_mnist(f"train digits {tag}", demo_files.train_images, demo_files.train_labels)
             held_out = await api.upload_mnist(f"held out digits {tag}", demo_files.test_images, demo_files.test_labels)
-            cluster = await api.create_cluster(f"digits {tag}", EXAMPLE_MNIST_TEMPLATE)
-            return {"train": train, "held_out": held_out, "cluster": cluster["uuid"]}
+            return {"train": train, "held_out": held_out}
 
     return run_sync(run)  # type: ignore[return-value]
 
@@ -29,7 +28,8 @@ def _clean_up(backend_url: str, made: dict[str, str]) -> None:
     async def run() -> None:
         async with HanamiClient(backend_url) as hanami:
             api = hanami.api((await hanami.login(ADMIN_ID, ADMIN_PASSWORD)).token)
-            await api.delete_cluster(made["cluster"])
+            if "cluster" in made:
+                await api.delete_cluster(made["cluster"])
             await api.delete_dataset(made["train"])
             await api.delete_dataset(made["held_out"])
 
@@ -42,6 +42,7 @@ def test_train_request_check_download_delete(page: Page, console_server: Console
     made = _set_up(backend.url, demo_files, tag)
     try:
         browser_login(page, console_server.url)
+        made["cluster"] = _create_cluster_in_console(page, console_server.url, f"digits {tag}")
         # The cluster's page shows its task list (loaded from the tasks page with htmx).
         page.goto(f"{console_server.url}/clusters/{made['cluster']}")
         expect(page.get_by_text("No tasks on this cluster")).to_be_visible()

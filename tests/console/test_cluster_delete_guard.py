@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, declare_template, login, wait_for
 from tests.console import test_tasks
 from tests.console.effects import BackendCalls, audit_rows
 from tests.console.test_tasks import HX, ROW, create, unique
@@ -21,6 +21,7 @@ async def test_a_cluster_is_deleted_only_once_its_tasks_have_finished(app_client
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     name = unique("guarded cluster")
     uuid = (await hanami.create_cluster(name, EXAMPLE_MNIST_TEMPLATE))["uuid"]
+    await declare_template(app_client, uuid, EXAMPLE_MNIST_TEMPLATE)
     await hanami.set_mode(uuid, "DIRECT")  # tasks created in DIRECT mode wait
     held = await create(app_client, csrf, name="held request", type="request", cluster_uuid=uuid,
                         dataset_uuid=small_set)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, declare_template, login, wait_for
 from tests.console.effects import BackendCalls, audit_rows
 from tests.console.test_tasks import ROW, create, unique
 from webconsole.hanami.errors import Conflict
@@ -19,6 +19,7 @@ async def test_tasks_queued_on_a_deleted_dataset_still_run(app_client, hanami, d
     name = unique("read digits")
     dataset = await hanami.upload_mnist(name, demo_files.small_images, demo_files.small_labels)
     cluster = (await hanami.create_cluster(unique("reader"), EXAMPLE_MNIST_TEMPLATE))["uuid"]
+    await declare_template(app_client, cluster, EXAMPLE_MNIST_TEMPLATE)
     request_uuid = ""
     try:
         await hanami.set_mode(cluster, "DIRECT")  # the tasks wait

@@ -17,7 +17,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, ConsoleServer, console_settings, csrf_from, declare_template, login, wait_for
 from webconsole.app import create_app
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.protocol.template import EXAMPLE_MNIST_TEMPLATE
@@ -38,6 +38,7 @@ async def test_htmx_task_with_a_non_latin1_next_is_queued_once_and_redirects(
 ) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
     cluster = await hanami.create_cluster(f"next_{secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
+    await declare_template(app_client, cluster["uuid"], EXAMPLE_MNIST_TEMPLATE)
     dataset = await hanami.upload_mnist(f"next digits {secrets.token_hex(3)}", demo_files.small_images,
                                         demo_files.small_labels)
     try:

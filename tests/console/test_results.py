@@ -13,7 +13,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, declare_template, login
 from webconsole.hanami.client import HanamiAPI
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
@@ -75,6 +75,7 @@ async def test_list_search_and_link(app_client, hanami, mnist) -> None:
 
 async def test_csv_results_show_the_task_name_the_console_queued(app_client, hanami, csv_setup) -> None:
     csrf = await login(app_client, ADMIN_ID, ADMIN_PASSWORD)
+    await declare_template(app_client, csv_setup["cluster"], EXAMPLE_CSV_TEMPLATE)
     name = unique("sine question")
     queued = await app_client.post("/tasks/new", data={
         "csrf_token": csrf, "name": name, "type": "request", "cluster_uuid": csv_setup["cluster"],

@@ -12,7 +12,7 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, csrf_from, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, csrf_from, declare_template, login, wait_for
 from webconsole.hanami.client import HanamiAPI, HanamiClient
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
@@ -34,10 +34,11 @@ async def hanami(backend) -> AsyncIterator[HanamiAPI]:
 
 
 @pytest.fixture
-async def cluster(hanami: HanamiAPI, digits: str) -> AsyncIterator[dict]:
+async def cluster(hanami: HanamiAPI, digits: str, app_client) -> AsyncIterator[dict]:
     # Removed only once its tasks have run: a real Hanami 0.4.1 ends its process when the cluster of
     # a queued or running train task is deleted (its dataset may go at any time: tasks hold a copy).
     created = await hanami.create_cluster(f"once_{secrets.token_hex(3)}", EXAMPLE_MNIST_TEMPLATE)
+    await declare_template(app_client, created["uuid"], EXAMPLE_MNIST_TEMPLATE)
     yield created
 
     async def idle() -> bool:

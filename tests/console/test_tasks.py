@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, login, wait_for
+from tests.conftest import ADMIN_ID, ADMIN_PASSWORD, declare_template, login, wait_for
 from webconsole.hanami.client import HanamiAPI
 from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
@@ -40,8 +40,9 @@ async def long_set(hanami: HanamiAPI, long_train_files) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def cluster(hanami: HanamiAPI) -> AsyncIterator[dict]:
+async def cluster(hanami: HanamiAPI, app_client) -> AsyncIterator[dict]:
     created = await hanami.create_cluster(unique("tasks cluster"), EXAMPLE_MNIST_TEMPLATE)
+    await declare_template(app_client, created["uuid"], EXAMPLE_MNIST_TEMPLATE)
     yield created
     await hanami.delete_cluster(created["uuid"])
 

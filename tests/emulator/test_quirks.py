@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from webconsole.protocol.idx import hanami_mnist_capacity, write_idx_images, write_idx_labels
 from webconsole.protocol.messages import ClusterIO_Message
-from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE
+from webconsole.protocol.template import EXAMPLE_CSV_TEMPLATE, EXAMPLE_MNIST_TEMPLATE
 
 
 def template() -> str:
@@ -175,3 +175,40 @@ def test_an_mnist_finalize_past_hanamis_conversion_buffer(admin: Api, faithful_a
     with pytest.raises(httpx.RemoteProtocolError):
         faithful_admin.upload_mnist(unique("past faithful "), tmp_path / "i20000", tmp_path / "l20000")
     assert faithful_admin.ok("GET", "v1/auth")["id"] == "asdf"
+
+
+def test_a_csv_task_with_fewer_rows_than_inputs(admin: Api, faithful_admin: Api, demo):
+    """A real Hanami 0.4.1 ended its process on a train task of the 400-row demo CSV on the MNIST
+    template's 784 inputs (Hanami's cycle count wraps): faithful drops the connection, lenient
+    queues a task that runs no cycle and "finishes"."""
+    for api in (admin, faithful_admin):
+        cluster = api.create_cluster(unique("short csv "), EXAMPLE_MNIST_TEMPLATE)
+        dataset = api.upload_csv(unique("short csv "), demo.csv.read_bytes())
+        body = {"name": "short", "type": "train", "cluster_uuid": cluster, "dataset_uuid": dataset}
+        if api is faithful_admin:
+            with pytest.raises(httpx.RemoteProtocolError):
+                api.call("POST", "v1/task", body)
+            assert api.ok("GET", "v1/task/all", query=f"cluster_uuid={cluster}")["body"] == []
+        else:
+            task = api.ok("POST", "v1/task", body)["uuid"]
+            done = api.wait_task(cluster, task)
+            assert done["state"] == "finished" and done["percentage_finished"] == 0.0
+        api.ok("DELETE", "v1/cluster", query=f"uuid={cluster}")
+        api.ok("DELETE", "v1/dataset", query=f"uuid={dataset}")
+
+
+def test_an_mnist_task_with_more_pixels_than_inputs(admin: Api, faithful_admin: Api, demo):
+    """A real Hanami 0.4.1 ended its process on a task of 784-pixel digits on a cluster of 1 or 100
+    input neurons (1,000 worked): faithful drops the connection, lenient queues the task."""
+    for api in (admin, faithful_admin):
+        cluster = api.create_cluster(unique("few inputs "), EXAMPLE_CSV_TEMPLATE)  # 1 input neuron
+        dataset = api.upload_mnist(unique("digits "), demo.small_images, demo.small_labels)
+        body = {"name": "wide", "type": "request", "cluster_uuid": cluster, "dataset_uuid": dataset}
+        if api is faithful_admin:
+            with pytest.raises(httpx.RemoteProtocolError):
+                api.call("POST", "v1/task", body)
+            assert api.ok("GET", "v1/task/all", query=f"cluster_uuid={cluster}")["body"] == []
+        else:
+            api.wait_task(cluster, api.ok("POST", "v1/task", body)["uuid"])
+        api.ok("DELETE", "v1/cluster", query=f"uuid={cluster}")
+        api.ok("DELETE", "v1/dataset", query=f"uuid={dataset}")

@@ -34,6 +34,11 @@ the test suite runs the same backend-facing tests on both, so any other differen
   keeps running); ``lenient`` answers with the intended reply of §12.1 (Q-C1/Q-C3/Q-C6 -> 400 with a
   readable message, Q-C2 -> 404 ``Data-set with uuid '<u>' not found``, Q-C4 -> 200 with the real
   progress, Q-C5 -> the empty template is refused with the base64 400; Q-W2 -> an init error reply).
+* Also crash cases of a real 0.4.1 found by testing: removing a queued checkpoint-save task
+  (``lenient``: 409), a CSV task with fewer rows than the cluster's input neurons (``lenient``: the
+  task runs no cycle and "finishes"), an MNIST task whose images have more pixels than the input
+  brick has neurons (``lenient``: queued), an MNIST finalise past Hanami's conversion buffer
+  (``lenient``: converted).
 * Q-W1 (unknown brick / non-protobuf frame on a cluster websocket): never a reply. ``faithful``: the
   connection never answers again and keeps its worker until the *client* closes it (the real
   worker thread would be lost forever); ``lenient``: only that message is dropped.

@@ -42,6 +42,7 @@ from webconsole.web.runs.records import (
     save_run,
     valid_run_id,
 )
+from webconsole.web.tasks.fit import refusal
 from webconsole.web.tasks.pages import STOP_POLLING, checked_uuid, name_error
 from webconsole.web.tasks.rows import remember_task, task_metas
 
@@ -226,9 +227,14 @@ async def create(
               "checkpoints": bool(checkpoints)}
     datasets = await _datasets(api)
     errors, count, wait = _validate(values, datasets)
+    by_uuid = {d.get("uuid"): d for d in datasets}
+    if not errors:
+        # The pairings that end a real Hanami, refused before anything is queued (tasks.fit).
+        for field, kind in (("train_uuid", "train"), ("test_uuid", "request")):
+            if problem := await refusal(store, api, kind, cluster_uuid, by_uuid[values[field]]):
+                errors[field] = problem
     if errors:
         return await _form(request, api, cluster, values, errors, status_code=422)
-    by_uuid = {d.get("uuid"): d for d in datasets}
     template = await known_template(store, cluster_uuid)
     run: dict[str, Any] = {
         "id": run_id, "name": values["name"], "cluster_uuid": cluster_uuid, "cluster_name": cluster.get("name", ""),

@@ -1,18 +1,46 @@
-"""Does a dataset fit a cluster? Checked before a task is queued, when the console knows the template.
+"""Does a dataset fit a cluster? Checked before a task is queued, from the template the console knows.
 
-Hanami checks nothing of the kind (§4.23): an MNIST dataset fed to a cluster with another input
-size, or a CSV with fewer rows than the input brick has neurons (cycles = lines − inputs ≤ 0), is
-queued, "finishes" at once having done nothing, and looks like a success. The console knows the
-template of every cluster it created (``clusters.memory``) and the dataset's shape (``GET
-v1/dataset``; the CSV's column names when it was uploaded through the console), so it can say why
-the pairing cannot work before anything is queued. When the template is unknown it says nothing.
+Hanami checks nothing of the kind (§4.23), and a real 0.4.1 ends its process on two pairings: an
+MNIST dataset whose images have more pixels than the cluster's input brick has neurons, and a CSV
+with fewer rows than that (its cycle count, lines − inputs, wraps). Other misfits are queued,
+"finish" at once having done nothing, and look like a success. The console knows the template of
+every cluster it created or restored (``clusters.memory``), or that a user declared on the
+cluster's direct IO page, and the dataset's shape (``GET v1/dataset``; the CSV's column names when
+it was uploaded through the console), so it says why a pairing cannot work before anything is
+queued. Hanami cannot tell a cluster's template (Q-K3): on a cluster whose template the console
+does not know, no task is queued.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from webconsole.hanami.client import HanamiAPI
+from webconsole.hanami.errors import BackendError, NotFound
 from webconsole.protocol.template import ClusterTemplate, TemplateError, parse_template
+from webconsole.sessions import KeyValueStore
+from webconsole.web.clusters.memory import dataset_facts, known_template
+
+UNKNOWN_TEMPLATE = ("The console does not know this cluster's template: it was made outside the console. Hanami "
+                    "ends its process on some datasets that do not fit a cluster (images with more pixels than "
+                    "the input brick has neurons, a CSV with fewer rows than that), and cannot say what a "
+                    "cluster holds, so the console queues tasks only on clusters whose template it knows. "
+                    "Declare the template on the cluster's direct IO page, then queue the task.")
+
+
+async def refusal(store: KeyValueStore, api: HanamiAPI, kind: str, cluster_uuid: str, dataset: dict[str, Any]) -> str:
+    """Why a ``kind`` task of the listed ``dataset`` must not be queued on ``cluster_uuid``; "" if it may."""
+    template = known_shape(await known_template(store, cluster_uuid))
+    if template is None:
+        return UNKNOWN_TEMPLATE
+    uuid = str(dataset.get("uuid"))
+    try:
+        detail = await api.get_dataset(uuid)
+    except (BackendError, NotFound):
+        return ""  # an unfinished upload: Hanami's own answer (500) is explained after the POST
+    facts = (await dataset_facts(store, [uuid])).get(uuid)
+    columns = facts.get("columns") if facts and detail.get("type") == "csv" else None
+    return pairing_problem(template, kind, detail, columns)
 
 
 def known_shape(text: str | None) -> ClusterTemplate | None:

@@ -25,7 +25,7 @@ from webconsole.web.clusters.memory import dataset_facts, known_template, label_
 from webconsole.web.core.deps import CurrentSession, Hanami, resource_router
 from webconsole.web.core.render import is_htmx, is_poll, redirect, render, url_path
 from webconsole.web.core.once import submitted_once
-from webconsole.web.tasks.fit import known_shape, pairing_problem
+from webconsole.web.tasks.fit import refusal
 from webconsole.web.tasks.rows import any_running, cluster_task_rows, remember_task
 
 router = resource_router()
@@ -251,21 +251,6 @@ async def _choices(request: Request, api: HanamiAPI) -> tuple[list[dict[str, Any
     return sorted(clusters.records(), key=by_name), dataset_rows
 
 
-async def _pairing_problem(request: Request, api: HanamiAPI, kind: str, cluster_uuid: str,
-                           dataset: dict[str, Any]) -> str:
-    """Why this dataset cannot feed this cluster, when the console knows the cluster's template."""
-    template = known_shape(await known_template(request.app.state.store, cluster_uuid))
-    if template is None:
-        return ""
-    try:
-        detail = await api.get_dataset(str(dataset.get("uuid")))
-    except (BackendError, NotFound):
-        return ""  # an unfinished upload: Hanami's own answer (500) is explained after the POST
-    facts = (await dataset_facts(request.app.state.store, [str(dataset.get("uuid"))])).get(str(dataset.get("uuid")))
-    columns = facts.get("columns") if facts and detail.get("type") == "csv" else None
-    return pairing_problem(template, kind, detail, columns)
-
-
 async def brick_hint(request: Request, cluster_uuid: str) -> dict[str, Any] | None:
     """Input/output brick names of a cluster whose template this console knows, else None."""
     if not UUID_RE.fullmatch(cluster_uuid or ""):
@@ -351,7 +336,7 @@ async def create(
     if errors:
         return await _form(request, api, values, errors, status_code=422, block="task_form")
     dataset = next(d for d in datasets if d.get("uuid") == dataset_uuid)
-    problem = await _pairing_problem(request, api, type, cluster_uuid, dataset)
+    problem = await refusal(request.app.state.store, api, type, cluster_uuid, dataset)
     if problem:
         # Refused before anything is queued: Hanami would run it, do nothing, and call it finished.
         return await _form(request, api, values, {"dataset_uuid": problem}, status_code=422, block="task_form")
