@@ -254,6 +254,7 @@ async def test_a_run_is_refused_where_its_tasks_would_end_hanami(faithful_client
             for cluster, reason in ((curve_cluster, "images have 784 pixels"),
                                     (outside, "does not know this cluster&#39;s template")):
                 form = await faithful_client.get(f"/clusters/{cluster}/runs/new")
+                assert ('data-testid="template-unknown"' in form.text) == (cluster == outside)
                 run_id = re.search(r'name="run_id" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
                 refused = await faithful_client.post(f"/clusters/{cluster}/runs", data={
                     "csrf_token": csrf, "run_id": run_id, "name": f"refused run {tag}", "train_uuid": digits,

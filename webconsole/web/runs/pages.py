@@ -163,8 +163,9 @@ async def _datasets(api: HanamiAPI) -> list[dict[str, Any]]:
 
 async def _form(request: Request, api: HanamiAPI, cluster: dict[str, Any], values: dict[str, Any],
                 errors: dict[str, str] | None = None, backend_error: str = "", status_code: int = 200) -> Response:
+    template = await known_template(request.app.state.store, str(cluster.get("uuid")))
     context = {"cluster": cluster, "values": values, "errors": errors or {}, "backend_error": backend_error,
-               "datasets": await _datasets(api), "max_passes": MAX_PASSES}
+               "datasets": await _datasets(api), "max_passes": MAX_PASSES, "template_known": template is not None}
     return await render(request, "runs/new.html", context, status_code=status_code)
 
 
