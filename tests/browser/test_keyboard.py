@@ -46,18 +46,27 @@ def choose(page: Page, selector: str, label: str) -> None:
 
 
 def attach(page: Page, selector: str, path) -> None:
-    """Open a focused file input's chooser from the keyboard. Space and Enter both open it; headless
-    Chromium now and then shows no chooser for one key press, so Enter is the second way in."""
+    """Open a focused file input's chooser from the keyboard. Space and Enter both open it. Headless
+    Chromium now and then shows no chooser for a key press (a CI run once saw none for either key in
+    15 s), so each way is tried up to three times, the input focused again with Tab when it lost the
+    focus; the chooser must open from the keyboard in the end."""
     tab_to(page, selector)
-    for key, wait_ms in (("Space", 5_000), ("Enter", 10_000)):
-        try:
-            with page.expect_file_chooser(timeout=wait_ms) as chooser:
-                page.keyboard.press(key)
-        except PlaywrightTimeoutError:
-            continue
-        chooser.value.set_files(str(path))
-        return
-    raise AssertionError(f"{selector}: neither Space nor Enter opened the file chooser")
+    target = page.locator(selector).first
+    missed: list[str] = []
+    for _ in range(3):
+        for key in ("Space", "Enter"):
+            if not target.evaluate("e => e === document.activeElement"):
+                missed.append(f"focus on {page.evaluate('document.activeElement && document.activeElement.id')!r}")
+                tab_to(page, selector)
+            try:
+                with page.expect_file_chooser(timeout=5_000) as chooser:
+                    page.keyboard.press(key)
+            except PlaywrightTimeoutError:
+                missed.append(f"no chooser for {key}")
+                continue
+            chooser.value.set_files(str(path))
+            return
+    raise AssertionError(f"{selector}: the keyboard never opened the file chooser ({'; '.join(missed)})")
 
 
 def test_main_journey_with_the_keyboard_alone(page: Page, console_server: ConsoleServer, backend, demo_files) -> None:
