@@ -122,6 +122,9 @@ async def _advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) ->
         checks += 1
         changed = True
         if _should_stop(run, step):
+            # The list read at the start of this look is seconds old after its checks, and Hanami may
+            # have run more passes meanwhile: which ones are still queued is asked again.
+            rows = {str(r.get("uuid")): r for r in (await api.list_tasks(run["cluster_uuid"])).records()}
             await _remove_rest(api, run, rows, f"Stopped early: no improvement for {run['patience']} passes "
                                                f"after pass {best_step(run)['pass']}.")  # type: ignore[index]
             run["stopped"] = True
