@@ -85,9 +85,14 @@ async def advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) -> 
     return run
 
 
+async def _task_rows(api: HanamiAPI, cluster_uuid: str) -> dict[str, dict[str, Any]]:
+    """The cluster's ``task/all`` rows by task uuid."""
+    return {str(r.get("uuid")): r for r in (await api.list_tasks(cluster_uuid)).records()}
+
+
 async def _advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) -> bool:
     try:
-        rows = {str(r.get("uuid")): r for r in (await api.list_tasks(run["cluster_uuid"])).records()}
+        rows = await _task_rows(api, run["cluster_uuid"])
     except NotFound:
         run["state"], run["ended_at"] = "broken", time.time()
         run["note"] = ("The cluster no longer exists (deleted, or Hanami restarted): "
@@ -122,11 +127,8 @@ async def _advance(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) ->
         checks += 1
         changed = True
         if _should_stop(run, step):
-            # The list read at the start of this look is seconds old after its checks, and Hanami may
-            # have run more passes meanwhile: which ones are still queued is asked again.
-            rows = {str(r.get("uuid")): r for r in (await api.list_tasks(run["cluster_uuid"])).records()}
-            await _remove_rest(api, run, rows, f"Stopped early: no improvement for {run['patience']} passes "
-                                               f"after pass {best_step(run)['pass']}.")  # type: ignore[index]
+            rows = await _remove_rest(api, run, f"Stopped early: no improvement for {run['patience']} passes "
+                                                f"after pass {best_step(run)['pass']}.")  # type: ignore[index]
             run["stopped"] = True
     changed = await _prune_checkpoints(api, run, rows) or changed
     if run["state"] == "running" and not pending_steps(run) and all(_checkpoint_settled(s) for s in run["steps"]):
@@ -183,14 +185,19 @@ def _should_stop(run: dict[str, Any], step: dict[str, Any]) -> bool:
                 and step["pass"] - best["pass"] >= patience)
 
 
-async def _remove_rest(api: HanamiAPI, run: dict[str, Any], rows: dict[str, dict[str, Any]], note: str) -> None:
-    """Take the train and request tasks of the passes whose training has not started off the queue.
+async def _remove_rest(api: HanamiAPI, run: dict[str, Any], note: str) -> dict[str, dict[str, Any]]:
+    """Take the train and request tasks of the passes whose training has not started off the queue;
+    returns the cluster's task rows without them.
+
+    Which passes are still queued is asked of Hanami here, not taken from a list read earlier: after
+    a look's checks such a list is seconds old, and Hanami may have run more passes meanwhile.
 
     A pass already training runs to its end anyway (Q-T4), so it stays and is measured like the
     others. Queued checkpoint saves are left to run (they take no time) and their checkpoints are
     deleted afterwards: removing a queued save task from the middle of the queue brings the real
     Hanami down (seen on 0.4.1: the queue stalls, then the server segfaults).
     """
+    rows = await _task_rows(api, run["cluster_uuid"])
     for step in pending_steps(run):
         if rows.get(step["train"], {}).get("state") != "queued":
             continue
@@ -204,6 +211,7 @@ async def _remove_rest(api: HanamiAPI, run: dict[str, Any], rows: dict[str, dict
                 rows.pop(uuid, None)
         step["state"] = "skipped"
     run["note"] = note
+    return rows
 
 
 async def stop(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) -> bool:
@@ -212,8 +220,7 @@ async def stop(api: HanamiAPI, store: KeyValueStore, run: dict[str, Any]) -> boo
     if token is None:
         return False
     try:
-        rows = {str(r.get("uuid")): r for r in (await api.list_tasks(run["cluster_uuid"])).records()}
-        await _remove_rest(api, run, rows, "Stopped by the user: the passes not run yet were removed from the queue.")
+        await _remove_rest(api, run, "Stopped by the user: the passes not run yet were removed from the queue.")
         run["stopped"] = True
         await save_run(store, run)
     finally:
