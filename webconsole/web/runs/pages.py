@@ -229,14 +229,14 @@ async def create(
     datasets = await _datasets(api)
     errors, count, wait = _validate(values, datasets)
     by_uuid = {d.get("uuid"): d for d in datasets}
+    template = await known_template(store, cluster_uuid)
     if not errors:
         # The pairings that end a real Hanami, refused before anything is queued (tasks.fit).
         for field, kind in (("train_uuid", "train"), ("test_uuid", "request")):
-            if problem := await refusal(store, api, kind, cluster_uuid, by_uuid[values[field]]):
+            if problem := await refusal(store, api, kind, template, by_uuid[values[field]]):
                 errors[field] = problem
     if errors:
         return await _form(request, api, cluster, values, errors, status_code=422)
-    template = await known_template(store, cluster_uuid)
     run: dict[str, Any] = {
         "id": run_id, "name": values["name"], "cluster_uuid": cluster_uuid, "cluster_name": cluster.get("name", ""),
         "template_brief": template_brief(template), "train_uuid": train_uuid,

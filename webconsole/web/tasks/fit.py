@@ -19,7 +19,7 @@ from webconsole.hanami.client import HanamiAPI
 from webconsole.hanami.errors import BackendError, NotFound
 from webconsole.protocol.template import ClusterTemplate, TemplateError, parse_template
 from webconsole.sessions import KeyValueStore
-from webconsole.web.clusters.memory import dataset_facts, known_template
+from webconsole.web.clusters.memory import dataset_facts
 
 UNKNOWN_TEMPLATE = ("The console does not know this cluster's template: it was made outside the console. Hanami "
                     "ends its process on some datasets that do not fit a cluster (images with more pixels than "
@@ -28,9 +28,11 @@ UNKNOWN_TEMPLATE = ("The console does not know this cluster's template: it was m
                     "Declare the template on the cluster's direct IO page, then queue the task.")
 
 
-async def refusal(store: KeyValueStore, api: HanamiAPI, kind: str, cluster_uuid: str, dataset: dict[str, Any]) -> str:
-    """Why a ``kind`` task of the listed ``dataset`` must not be queued on ``cluster_uuid``; "" if it may."""
-    template = known_shape(await known_template(store, cluster_uuid))
+async def refusal(store: KeyValueStore, api: HanamiAPI, kind: str, template_text: str | None,
+                  dataset: dict[str, Any]) -> str:
+    """Why a ``kind`` task of the listed ``dataset`` must not be queued on the cluster whose known
+    template is ``template_text`` (``clusters.memory.known_template``); "" if it may."""
+    template = known_shape(template_text)
     if template is None:
         return UNKNOWN_TEMPLATE
     uuid = str(dataset.get("uuid"))

@@ -336,7 +336,8 @@ async def create(
     if errors:
         return await _form(request, api, values, errors, status_code=422, block="task_form")
     dataset = next(d for d in datasets if d.get("uuid") == dataset_uuid)
-    problem = await refusal(request.app.state.store, api, type, cluster_uuid, dataset)
+    store = request.app.state.store
+    problem = await refusal(store, api, type, await known_template(store, cluster_uuid), dataset)
     if problem:
         # Refused before anything is queued: Hanami would run it, do nothing, and call it finished.
         return await _form(request, api, values, {"dataset_uuid": problem}, status_code=422, block="task_form")
