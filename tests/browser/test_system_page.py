@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
 from tests.conftest import ConsoleServer
+
+
+def wait_in_page(page: Page, expression: str, timeout: float = 10.0) -> None:
+    """Poll ``expression`` until it is truthy. ``page.wait_for_function`` cannot do this here: it
+    polls by evaluating the string inside the page, which the console's CSP (no 'unsafe-eval')
+    refuses whenever the first check is false (a CI run saw it). ``page.evaluate`` is not bound by it."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def test_charts_switch_range_and_refresh(page: Page, console_server: ConsoleServer) -> None:
@@ -19,7 +32,7 @@ def test_charts_switch_range_and_refresh(page: Page, console_server: ConsoleServ
         canvas = page.locator(f"#chart-{metric}")
         expect(canvas).to_be_visible()
         # The deferred page script ran and Chart.js owns the canvas (waits: defer runs after parsing).
-        page.wait_for_function(f"window.Chart && Chart.getChart(document.getElementById('chart-{metric}'))")
+        wait_in_page(page, f"!!(window.Chart && Chart.getChart(document.getElementById('chart-{metric}')))")
     page.get_by_role("link", name="Seconds").click()
     expect(page).to_have_url(console_server.url + "/system?range=seconds")
     expect(page.get_by_role("link", name="Seconds")).to_have_attribute("aria-current", "page")
